@@ -335,14 +335,19 @@ Napi::Value Endpoint::StreamWrite(const Napi::CallbackInfo& info) {
   Conn* c = Find(info, 0);
   if (!c) return Napi::Number::New(env, QUICHE_ERR_INVALID_STATE);
   uint64_t sid = ToU64(info[1]);
-  const uint8_t* data = nullptr;
+  static const uint8_t kNothing = 0;  // quiche's FFI makes a slice: never pass NULL
+  const uint8_t* data = &kNothing;
   size_t len = 0;
   if (info[2].IsTypedArray()) {
     Napi::Uint8Array a = info[2].As<Napi::Uint8Array>();
-    data = a.Data();
     len = a.ByteLength();
+    if (len > 0) data = a.Data();
   }
   bool fin = info[3].ToBoolean().Value();
+  // quiche 0.30 completes a stream once its data is acknowledged even if a FIN sent alone
+  // is still queued, and then never sends that FIN: such a FIN must leave before any ACK
+  // is processed (HandlePacket flushes the connection first).
+  if (len == 0 && fin) c->bare_fin = true;
   uint64_t err = 0;
   ssize_t n = quiche_conn_stream_send(c->q, sid, data, len, fin, &err);
   if (n == QUICHE_ERR_DONE) n = 0;
@@ -582,8 +587,8 @@ void Endpoint::ReceiveAll() {
     size_t n = socket_.Receive(&rx_);
     for (size_t i = 0; i < n; i++) HandlePacket(rx_[i].data, rx_[i].len, rx_[i].from, rx_[i].from_len);
     if (n == 0) break;
-    // Keep the send side moving during a long receive burst (ACKs, flow-control credit).
-    if (round % 4 == 3) Process();
+    // ACKs and flow-control credit go out after every batch, not after the whole burst.
+    Process();
   }
   Process();
 }
@@ -614,6 +619,10 @@ void Endpoint::HandlePacket(uint8_t* buf, size_t len, const sockaddr_storage* fr
     }
     Accept(buf, len, from, from_len, version, type, scid, scid_len, dcid, dcid_len, token, token_len);
     return;
+  }
+  if (c->bare_fin) {
+    c->bare_fin = false;
+    SendAll(c);
   }
   quiche_recv_info ri{const_cast<sockaddr*>(reinterpret_cast<const sockaddr*>(from)), from_len,
                       const_cast<sockaddr*>(reinterpret_cast<const sockaddr*>(&socket_.local())),
@@ -858,7 +867,8 @@ void Endpoint::Collect(Conn* c) {
         continue;
       }
       uint64_t err = 0;
-      if (cap < 0 && quiche_conn_stream_send(q, *it, nullptr, 0, false, &err) == QUICHE_ERR_STREAM_STOPPED) {
+      static const uint8_t kNothing = 0;
+      if (cap < 0 && quiche_conn_stream_send(q, *it, &kNothing, 0, false, &err) == QUICHE_ERR_STREAM_STOPPED) {
         Event e{kEvStopSending, c->handle};
         e.stream = *it;
         e.code = err;
@@ -966,6 +976,7 @@ void Endpoint::Process() {
     Conn* c = dirty_[i];
     c->dirty = false;
     if (!c->closed) SendAll(c);
+    c->bare_fin = false;
     if (c->deadline != UINT64_MAX) deadlines_.erase({c->deadline, c->handle});
     c->deadline = UINT64_MAX;
     if (!c->closed) {

@@ -52,6 +52,7 @@ struct Conn {
   bool established_seen = false;
   bool closed = false;         // kEvClosed emitted; freed after the batch
   bool dirty = false;          // needs reading / flushing this turn
+  bool bare_fin = false;       // a FIN without data was queued and not yet flushed
   std::vector<std::string> cids;  // keys of this connection in the table
   std::unordered_set<uint64_t> blocked;  // streams waiting for send capacity
   std::unordered_set<uint64_t> paused;   // streams JS stopped reading (flow control)

@@ -60,6 +60,10 @@ const DECODER_STREAM_ID = 11;
 const GREASE_STREAM_ID = 15;
 
 const EMPTY = new Uint8Array(0);
+// The end of a response rides on an empty DATA frame (RFC 9114 §7.2.1 allows length 0)
+// rather than a bare FIN: quiche 0.30 treats a stream whose data is all acknowledged as
+// complete even when its bare FIN has not been sent yet, and the FIN is then never sent.
+const EMPTY_DATA_FRAME = encodeFrameHeader(FrameType.DATA, 0);
 
 type SendState = 'idle' | 'interim' | 'final' | 'closed';
 
@@ -254,7 +258,7 @@ export class H3ServerConnection implements RequestConnection {
       this.transport.write(streamId, encodeFrameHeader(FrameType.DATA, data.length), false);
       this.transport.write(streamId, data, fin);
     } else if (fin) {
-      this.transport.write(streamId, EMPTY, true);
+      this.transport.write(streamId, EMPTY_DATA_FRAME, true);
     }
     if (fin) this.finishSend(s);
   }
@@ -274,7 +278,7 @@ export class H3ServerConnection implements RequestConnection {
     const s = this.sendable(streamId);
     if (!s) return;
     if (s.send !== 'final') throw new H3StateError('end before the final response head');
-    this.transport.write(streamId, EMPTY, true);
+    this.transport.write(streamId, EMPTY_DATA_FRAME, true);
     this.finishSend(s);
   }
 

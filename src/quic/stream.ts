@@ -206,6 +206,7 @@ export class QuicStream extends EventEmitter {
   }
 
   private failWrite(n: number): boolean {
+    if (process.env.HARRIER_DEBUG) console.error(`failWrite stream ${this.id} n=${n} queued=${this.writableLength}`);
     this.queue = [];
     this.writableLength = 0;
     this.writeEnded = true;

@@ -1,0 +1,68 @@
+import { EventEmitter } from 'node:events';
+import { compose, type Middleware } from './compose';
+import type { Context } from './context';
+import { applyError, respond } from './respond';
+import { Router } from './router';
+
+export type Handler = Middleware<Context>;
+
+/**
+ * The pipeline: middleware and routes, independent of how requests arrive. Every listener
+ * (HTTP/3, HTTP/0.9, HTTP/2, HTTP/1.1) builds a Context and calls `handle()`.
+ * Events: 'error' (err, ctx) for server-side failures (5xx and failed responses).
+ */
+export class App extends EventEmitter {
+  private readonly stack: Handler[] = [];
+  private router: Router | undefined;
+  private composed: ((ctx: Context) => Promise<void>) | undefined;
+
+  use(fn: Handler): this {
+    this.stack.push(fn);
+    this.composed = undefined;
+    return this;
+  }
+
+  /** Routes are served where the first route was declared in the middleware order. */
+  route(method: string, path: string, ...handlers: Handler[]): this {
+    if (!this.router) {
+      this.router = new Router();
+      this.use(this.router.middleware());
+    }
+    this.router.add(method, path, ...handlers);
+    return this;
+  }
+
+  get(path: string, ...h: Handler[]): this { return this.route('GET', path, ...h); }
+  post(path: string, ...h: Handler[]): this { return this.route('POST', path, ...h); }
+  put(path: string, ...h: Handler[]): this { return this.route('PUT', path, ...h); }
+  patch(path: string, ...h: Handler[]): this { return this.route('PATCH', path, ...h); }
+  delete(path: string, ...h: Handler[]): this { return this.route('DELETE', path, ...h); }
+  all(path: string, ...h: Handler[]): this { return this.route('*', path, ...h); }
+
+  /** Runs the pipeline for one request and sends the response. Never rejects. */
+  async handle(ctx: Context): Promise<void> {
+    this.composed ??= compose(this.stack);
+    try {
+      await this.composed(ctx);
+    } catch (err) {
+      const status = (err as { status?: unknown }).status;
+      if (typeof status !== 'number' || status >= 500) this.report(err, ctx);
+      if (ctx.response.headersSent) {
+        ctx.response._sink.abort(err);
+        return;
+      }
+      applyError(ctx, err);
+    }
+    try {
+      await respond(ctx);
+    } catch (err) {
+      this.report(err, ctx);
+    }
+  }
+
+  /** Server-side failures go to 'error' listeners, or to stderr when there are none. */
+  report(err: unknown, ctx?: Context): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err, ctx);
+    else console.error(`harrier: ${ctx ? `${ctx.method} ${ctx.path}: ` : ''}${(err as Error)?.stack ?? err}`);
+  }
+}

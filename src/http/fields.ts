@@ -1,0 +1,69 @@
+/**
+ * Header fields with lowercase names, in insertion order, repeatable. Values are latin1
+ * strings (one char per byte), as on the wire.
+ */
+export class Fields {
+  private readonly map = new Map<string, string[]>();
+
+  constructor(init?: Iterable<readonly [string, string]> | Record<string, string | string[] | number | undefined>) {
+    if (!init) return;
+    if (Symbol.iterator in init) {
+      for (const [k, v] of init as Iterable<readonly [string, string]>) this.append(k, v);
+    } else {
+      for (const [k, v] of Object.entries(init)) if (v !== undefined) this.set(k, v);
+    }
+  }
+
+  /** All values joined with ", " (cookies with "; "), or undefined. */
+  get(name: string): string | undefined {
+    const n = name.toLowerCase();
+    const v = this.map.get(n);
+    if (!v) return undefined;
+    return v.length === 1 ? v[0] : v.join(n === 'cookie' ? '; ' : ', ');
+  }
+
+  getAll(name: string): string[] {
+    return this.map.get(name.toLowerCase()) ?? [];
+  }
+
+  has(name: string): boolean {
+    return this.map.has(name.toLowerCase());
+  }
+
+  set(name: string, value: string | number | readonly string[]): this {
+    this.map.set(name.toLowerCase(), Array.isArray(value) ? [...value] : [String(value)]);
+    return this;
+  }
+
+  append(name: string, value: string | number): this {
+    const n = name.toLowerCase();
+    const v = this.map.get(n);
+    if (v) v.push(String(value));
+    else this.map.set(n, [String(value)]);
+    return this;
+  }
+
+  delete(name: string): boolean {
+    return this.map.delete(name.toLowerCase());
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** Every (name, value) pair, repeated names once per value. */
+  *[Symbol.iterator](): IterableIterator<[string, string]> {
+    for (const [k, vs] of this.map) for (const v of vs) yield [k, v];
+  }
+
+  toList(): Array<[string, string]> {
+    return [...this];
+  }
+
+  /** Node-style object: repeated names as arrays. */
+  toObject(): Record<string, string | string[]> {
+    const o: Record<string, string | string[]> = {};
+    for (const [k, vs] of this.map) o[k] = vs.length === 1 ? vs[0] : [...vs];
+    return o;
+  }
+}

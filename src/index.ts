@@ -1,0 +1,7 @@
+/** Harrier: an HTTP/3 server for Node.js. */
+export { createServer, Server, DEFAULT_LIMITS, type ServerOptions, type EndpointConfig, type Limits, type ListeningAddress } from './server';
+export { App, Context, Request, Response, Fields, HttpError, Router, compose, type Handler, type Middleware, type Next, type Protocol, type ResponseBody } from './http';
+export { QuicListener, type QuicListenerOptions } from './listeners/quic';
+export { TcpListener, type TcpListenerOptions } from './listeners/tcp';
+export { QuicEndpoint, QuicConnection, QuicStream, QuicError } from './quic';
+export { loadOrCreateDevCertificate, createDevCertificate } from './tls/devcert';
