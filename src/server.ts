@@ -1,10 +1,13 @@
+import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { App } from './http/app';
-import type { Context } from './http/context';
+import type { Context, Protocol } from './http/context';
 import { HttpError } from './http/errors';
 import { QuicListener, type QuicListenerOptions } from './listeners/quic';
-import { TcpListener } from './listeners/tcp';
+import { TcpListener, type TcpListenerOptions } from './listeners/tcp';
+import { formatPrometheus, RequestMetrics, snapshot, TRANSPORTS, zeroes, type MetricsSnapshot } from './metrics';
 import { loadOrCreateDevCertificate } from './tls/devcert';
 
 export type EndpointProtocol = 'h3' | 'h2' | 'http/1.1';
@@ -49,15 +52,43 @@ export interface Limits {
   minRequestBodyDataRateGraceMs?: number;
 }
 
+/** One certificate chain and key (PEM text or file paths), and the server names it answers. */
+export interface CertificateConfig {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /**
+   * Server names (SNI) this certificate is for; `*.example.com` matches one label. Default:
+   * the certificate's DNS subject alternative names.
+   */
+  hosts?: string[];
+}
+
+/**
+ * TLS material: one certificate, or several chosen by SNI. With several, TCP (HTTP/2,
+ * HTTP/1.1) picks by server name and falls back to the first; HTTP/3 always presents the
+ * first, because the native QUIC endpoint (quiche) holds one certificate per endpoint.
+ */
+export type TlsOptions = { cert: string | Buffer; key: string | Buffer } | { certificates: CertificateConfig[] };
+
+export interface MetricsOptions {
+  /** Serve the Prometheus text format at this path on every endpoint. Default '/metrics'. */
+  path?: string;
+}
+
 export interface ServerOptions {
   endpoints?: EndpointConfig[];
-  /** Certificate chain and key (PEM text or file paths). Without them a development certificate is used. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Certificates (PEM text or file paths). Without them a development certificate is used. */
+  tls?: TlsOptions;
   limits?: Limits;
   /** More QUIC options (retry, qlogDir, congestion control, datagrams...). */
   quic?: Omit<QuicListenerOptions, 'host' | 'port' | 'cert' | 'key'>;
   /** How long graceful shutdown waits for in-flight requests. Default 30 s. */
   shutdownTimeoutMs?: number;
+  /**
+   * `true` or `{ path }`: serve the metrics in Prometheus text format (GET only).
+   * `server.metrics()` works either way.
+   */
+  metrics?: boolean | MetricsOptions;
 }
 
 export const DEFAULT_LIMITS: Required<Omit<Limits, 'maxConnections'>> & Pick<Limits, 'maxConnections'> = {
@@ -79,9 +110,12 @@ export interface ListeningAddress {
   transport: 'udp' | 'tcp' | 'unix';
 }
 
+type Pem = string | Buffer;
+
 /**
  * The host: one pipeline, served on every endpoint. `listen()` starts the listeners,
- * `close()` shuts down gracefully (GOAWAY, `Connection: close`, drain, then close).
+ * `close()` shuts down gracefully (GOAWAY, `Connection: close`, drain, then close),
+ * `metrics()` reports connections, requests and bytes.
  */
 export class Server extends App {
   readonly options: ServerOptions;
@@ -89,32 +123,122 @@ export class Server extends App {
   readonly quicListeners: QuicListener[] = [];
   readonly tcpListeners: TcpListener[] = [];
   readonly addresses: ListeningAddress[] = [];
-  /** The certificate in use (a development certificate when none was given). */
-  certificate: { cert: string | Buffer; key: string | Buffer; development: boolean } | undefined;
+  /** The default certificate (a development certificate when none was given). */
+  certificate: { cert: Pem; key: Pem; development: boolean } | undefined;
+  private readonly requestMetrics = new RequestMetrics();
+  private readonly quicStats = new Map<QuicListener, { accepted: number; announced: number; failed: number }>();
+  private closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions = {}) {
     super();
     this.options = options;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.use(limitsMiddleware(this.limits));
+    for (const [name, value] of Object.entries(this.limits)) {
+      if (value === undefined && name === 'maxConnections') continue;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+        throw new RangeError(`limits.${name} must be a non-negative integer (got ${String(value)})`);
+      }
+    }
+    if (options.metrics) {
+      const path = (options.metrics === true ? undefined : options.metrics.path) ?? '/metrics';
+      this.use(async (ctx, next) => {
+        if (ctx.path !== path || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+        ctx.set('content-type', 'text/plain; version=0.0.4; charset=utf-8');
+        ctx.set('cache-control', 'no-store');
+        ctx.body = formatPrometheus(this.metrics());
+      });
+    }
+    this.use(limitsMiddleware(this.limits, (protocol, n) => (this.requestMetrics.received[protocol] += n)));
   }
 
+  /** Runs the pipeline for one request, counting it (status, active, body bytes sent). */
+  override async handle(ctx: Context): Promise<void> {
+    const m = this.requestMetrics;
+    const protocol = ctx.protocol;
+    m.started(protocol);
+    const sink = ctx.response._sink;
+    const write = sink.write;
+    sink.write = (chunk) => {
+      m.sent[protocol] += chunk.byteLength;
+      return write.call(sink, chunk);
+    };
+    try {
+      await super.handle(ctx);
+    } finally {
+      m.finished(protocol, ctx.response.status);
+    }
+  }
+
+  /** Starts every endpoint; if one fails, those already started are closed and the error is thrown. */
   async listen(): Promise<ListeningAddress[]> {
     const endpoints = this.options.endpoints ?? [{ port: 4433 }];
-    for (const ep of endpoints) await this.listenOn(ep);
+    try {
+      for (const ep of endpoints) await this.listenOn(ep);
+    } catch (err) {
+      for (const t of this.tcpListeners) t.close();
+      await Promise.all(this.quicListeners.map((q) => q.close()));
+      this.tcpListeners.length = 0;
+      this.quicListeners.length = 0;
+      this.addresses.length = 0;
+      throw err;
+    }
     return this.addresses;
   }
 
-  private tlsMaterial(): { cert: string | Buffer; key: string | Buffer } {
+  /** Connections, requests by protocol and status, handshake failures and body bytes, now. */
+  metrics(): MetricsSnapshot {
+    const active = zeroes(TRANSPORTS);
+    const total = zeroes(TRANSPORTS);
+    const failures = { quic: 0, tls: 0 };
+    for (const t of this.tcpListeners) {
+      active[t.transport] += t.connections;
+      total[t.transport] += t.connectionsAccepted;
+      failures.tls += t.handshakeFailures;
+    }
+    for (const q of this.quicListeners) {
+      const s = this.quicCounts(q);
+      active.quic += q.endpoint.connections.size;
+      total.quic += s.announced;
+      failures.quic += s.failed;
+    }
+    return snapshot(this.requestMetrics, { active, total }, failures);
+  }
+
+  /**
+   * QUIC handshake counts. The endpoint counts Initials it could not accept (`acceptFailed`);
+   * connections that were accepted but never reached the application (failed TLS handshake,
+   * no common ALPN) are the accepted ones neither announced nor still in their handshake.
+   */
+  private quicCounts(q: QuicListener): { accepted: number; announced: number; failed: number } {
+    const s = this.quicStats.get(q)!;
+    try {
+      const st = q.endpoint.stats();
+      const inHandshake = Math.max(0, st.connections - q.endpoint.connections.size);
+      s.accepted = st.connectionsAccepted;
+      s.failed = st.acceptFailed + Math.max(0, st.connectionsAccepted - s.announced - inHandshake);
+    } catch {
+      // The endpoint is closed: keep the last counts.
+    }
+    return s;
+  }
+
+  private tlsMaterial(): NonNullable<TcpListenerOptions['tls']> {
+    const read = (v: Pem): Pem => (typeof v === 'string' && !v.includes('-----BEGIN') ? fs.readFileSync(v) : v);
+    const tls = this.options.tls;
+    if (tls && 'certificates' in tls) {
+      if (!Array.isArray(tls.certificates) || tls.certificates.length === 0) throw new TypeError('tls.certificates must list at least one certificate');
+      const certs = tls.certificates.map((c) => ({ cert: read(c.cert), key: read(c.key), hosts: c.hosts }));
+      this.certificate ??= { cert: certs[0].cert, key: certs[0].key, development: false };
+      return { cert: certs[0].cert, key: certs[0].key, SNICallback: sniCallback(certs) };
+    }
     if (!this.certificate) {
-      if (this.options.tls) {
-        this.certificate = { ...this.options.tls, development: false };
+      if (tls) {
+        this.certificate = { cert: tls.cert, key: tls.key, development: false };
       } else {
         const dev = loadOrCreateDevCertificate();
         this.certificate = { cert: dev.certPem, key: dev.keyPem, development: true };
       }
     }
-    const read = (v: string | Buffer): string | Buffer => (typeof v === 'string' && !v.includes('-----BEGIN') ? fs.readFileSync(v) : v);
     return { cert: read(this.certificate.cert), key: read(this.certificate.key) };
   }
 
@@ -125,12 +249,16 @@ export class Server extends App {
       headersTimeoutMs: l.requestHeadersTimeoutMs,
       keepAliveTimeoutMs: l.keepAliveTimeoutMs,
       requestTimeoutMs: 0,
+      // node drops header fields beyond maxHeadersCount; one more than the limit lets the
+      // pipeline see that there were too many and answer 431.
       maxHeadersCount: l.maxRequestHeaderCount + 1,
       maxConcurrentStreams: l.maxConcurrentStreams,
+      maxConnections: l.maxConnections,
     };
     if (ep.path) {
       const unix = new TcpListener(this, { path: ep.path, ...tcpLimits });
-      if (fs.existsSync(ep.path)) fs.rmSync(ep.path);
+      // A stale socket from a previous run is replaced; any other file is left alone (EADDRINUSE).
+      if (fs.existsSync(ep.path) && fs.statSync(ep.path).isSocket()) fs.rmSync(ep.path);
       await unix.listen();
       this.tcpListeners.push(unix);
       this.addresses.push({ url: `unix:${ep.path}`, protocols: ['http/1.1'], transport: 'unix' });
@@ -148,49 +276,83 @@ export class Server extends App {
     const protocols = ep.protocols ?? ['h3', 'h2', 'http/1.1'];
     const tls = this.tlsMaterial();
     const wantsTcp = protocols.includes('h2') || protocols.includes('http/1.1');
-    let port = ep.port ?? 4433;
-    let tcp: TcpListener | undefined;
-    if (wantsTcp) {
-      tcp = new TcpListener(this, { host, port, tls, ...tcpLimits });
-      await tcp.listen();
-      port = tcp.port; // HTTP/3 takes the same port number on UDP
-      this.tcpListeners.push(tcp);
-    }
-    if (protocols.includes('h3')) {
-      const quic = await QuicListener.listen(this, {
-        maxConnections: l.maxConnections,
-        ...this.options.quic,
-        h3: { maxFieldSectionSize: l.maxRequestHeadersTotalSize, ...this.options.quic?.h3 },
-        maxConcurrentStreams: l.maxConcurrentStreams,
-        host, port, cert: tls.cert, key: tls.key,
-      });
-      this.quicListeners.push(quic);
-      port = quic.port;
-      this.addresses.push({ url: `https://${urlHost}:${port}/`, protocols: ['h3', ...(this.options.quic?.hq === false ? [] : ['hq-interop'])], transport: 'udp' });
-      if (tcp && ep.altSvc !== false) (tcp as unknown as { options: { altSvc?: string } }).options.altSvc = `h3=":${port}"; ma=86400`;
-    }
-    if (tcp) {
-      const p = protocols.filter((x) => x !== 'h3');
-      this.addresses.push({ url: `https://${urlHost}:${tcp.port}/`, protocols: p, transport: 'tcp' });
+    const wantsH3 = protocols.includes('h3');
+    // With port 0 the TCP port is picked first and UDP takes the same number; if that UDP
+    // port is busy, try again with another.
+    for (let attempt = 0; ; attempt++) {
+      let port = ep.port ?? 4433;
+      let tcp: TcpListener | undefined;
+      if (wantsTcp) {
+        tcp = new TcpListener(this, { host, port, tls, ...tcpLimits });
+        await tcp.listen();
+        port = tcp.port;
+      }
+      let quic: QuicListener | undefined;
+      if (wantsH3) {
+        try {
+          quic = await QuicListener.listen(this, {
+            maxConnections: l.maxConnections,
+            maxIdleTimeout: l.keepAliveTimeoutMs,
+            ...this.options.quic,
+            h3: { maxFieldSectionSize: l.maxRequestHeadersTotalSize, ...this.options.quic?.h3 },
+            maxConcurrentStreams: l.maxConcurrentStreams,
+            host, port, cert: tls.cert, key: tls.key,
+          });
+        } catch (err) {
+          tcp?.close();
+          if (ep.port === 0 && wantsTcp && attempt < 5 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
+          if (ep.port === 0 && wantsTcp && attempt < 5 && /in use/i.test(String((err as Error).message))) continue;
+          throw err;
+        }
+        this.quicListeners.push(quic);
+        this.quicStats.set(quic, { accepted: 0, announced: 0, failed: 0 });
+        quic.endpoint.on('connection', () => this.quicStats.get(quic!)!.announced++);
+        port = quic.port;
+        this.addresses.push({ url: `https://${urlHost}:${port}/`, protocols: ['h3', ...(this.options.quic?.hq === false ? [] : ['hq-interop'])], transport: 'udp' });
+      }
+      if (tcp) {
+        if (quic && ep.altSvc !== false) tcp.altSvc = `h3=":${port}"; ma=86400`;
+        this.tcpListeners.push(tcp);
+        this.addresses.push({ url: `https://${urlHost}:${tcp.port}/`, protocols: protocols.filter((x) => x !== 'h3'), transport: 'tcp' });
+      }
+      return;
     }
   }
 
   /**
-   * Graceful shutdown: GOAWAY on HTTP/3 and HTTP/2, `Connection: close` on HTTP/1.1, no new
-   * connections; in-flight requests get up to `timeoutMs` to finish, then everything closes.
+   * Graceful shutdown: new connections are refused; HTTP/3 and HTTP/2 connections get GOAWAY
+   * (requests already started finish, later ones are refused); HTTP/1.1 responses carry
+   * `Connection: close` and idle keep-alive connections close. In-flight requests get up to
+   * `timeoutMs` (default `shutdownTimeoutMs`, 30 s); then every connection is closed.
+   * Calling it again returns the same promise.
    */
-  async close(options: { timeoutMs?: number } = {}): Promise<void> {
-    const timeout = options.timeoutMs ?? this.options.shutdownTimeoutMs ?? 30_000;
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.timeoutMs ?? this.options.shutdownTimeoutMs ?? 30_000);
+    return this.closing;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     for (const q of this.quicListeners) q.goaway();
     for (const t of this.tcpListeners) t.drain();
     let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([
-      Promise.all([...this.quicListeners.map((q) => q.idle()), ...this.tcpListeners.map((t) => t.idle())]),
-      new Promise((resolve) => (timer = setTimeout(resolve, timeout))),
+      Promise.all([
+        ...this.quicListeners.map(async (q) => {
+          await q.idle();
+          await quicFlushed(q, deadline);
+        }),
+        ...this.tcpListeners.map((t) => t.idle()),
+      ]),
+      expired,
     ]);
     clearTimeout(timer);
     for (const t of this.tcpListeners) t.close();
     await Promise.all(this.quicListeners.map((q) => q.close()));
+    for (const ep of this.options.endpoints ?? []) {
+      if (ep.path && fs.existsSync(ep.path) && fs.statSync(ep.path).isSocket()) fs.rmSync(ep.path, { force: true });
+    }
   }
 }
 
@@ -199,8 +361,64 @@ export function createServer(options: ServerOptions = {}): Server {
   return new Server(options);
 }
 
+/**
+ * Waits until the answers already handed to QUIC have most likely reached the clients: nothing
+ * queued in JS and no packet sent for two probe timeouts (RFC 9002 §6.2.1: a lost tail
+ * would have been probed again by then), or every connection closed, or the deadline.
+ * quiche does not report acknowledgements of stream data, so this is the signal available.
+ */
+async function quicFlushed(q: QuicListener, deadline: number): Promise<void> {
+  const last = new Map<unknown, { sent: number; since: number }>();
+  while (Date.now() < deadline) {
+    let busy = false;
+    const now = Date.now();
+    for (const conn of q.endpoint.connections.values()) {
+      if ([...conn.streams.values()].some((s) => s.writableLength > 0)) {
+        busy = true;
+        continue;
+      }
+      const st = conn.stats();
+      if (!st) continue;
+      const prev = last.get(conn);
+      if (!prev || prev.sent !== st.bytesSent) {
+        last.set(conn, { sent: st.bytesSent, since: now });
+        busy = true;
+        continue;
+      }
+      const pto = st.rtt + Math.max(4 * st.rttVar, 1) + 25;
+      if (now - prev.since < Math.max(100, 2 * pto)) busy = true;
+    }
+    if (!busy) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Chooses a certificate by server name (SNI); unknown names get the first one. */
+function sniCallback(certs: Array<{ cert: Pem; key: Pem; hosts?: string[] }>) {
+  const entries = certs.map((c) => {
+    let hosts = c.hosts;
+    if (!hosts) {
+      const san = new X509Certificate(c.cert).subjectAltName ?? '';
+      hosts = san.split(/,\s*/).filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
+    }
+    return { hosts: hosts.map((h) => h.toLowerCase()), context: createSecureContext({ cert: c.cert, key: c.key }) };
+  });
+  const matches = (pattern: string, name: string): boolean => {
+    if (pattern === name) return true;
+    if (!pattern.startsWith('*.')) return false;
+    const dot = name.indexOf('.');
+    return dot > 0 && name.slice(dot + 1) === pattern.slice(2);
+  };
+  return (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
+    const name = servername.toLowerCase();
+    const exact = entries.find((e) => e.hosts.includes(name));
+    const found = exact ?? entries.find((e) => e.hosts.some((h) => matches(h, name)));
+    cb(null, (found ?? entries[0]).context);
+  };
+}
+
 /** Kestrel's request limits, on every protocol. */
-function limitsMiddleware(l: typeof DEFAULT_LIMITS) {
+function limitsMiddleware(l: typeof DEFAULT_LIMITS, onBodyBytes: (protocol: Protocol, n: number) => void) {
   return async (ctx: Context, next: () => Promise<void>): Promise<void> => {
     const req = ctx.request;
     if (req.target.length > l.maxRequestLineSize) throw new HttpError(414, 'request target too long', { code: 'HARRIER_ERR_URI_TOO_LONG' });
@@ -218,7 +436,8 @@ function limitsMiddleware(l: typeof DEFAULT_LIMITS) {
       throw new HttpError(413, `request body over ${l.maxRequestBodySize} bytes`, { code: 'HARRIER_ERR_BODY_TOO_LARGE' });
     }
     if (req.method === 'GET' || req.method === 'HEAD') return next();
-    const guarded = guardBody(req.body, l);
+    const protocol = req.protocol;
+    const guarded = guardBody(req.body, l, (n) => onBodyBytes(protocol, n));
     req.body = guarded;
     try {
       await next();
@@ -229,16 +448,28 @@ function limitsMiddleware(l: typeof DEFAULT_LIMITS) {
   };
 }
 
-/** Counts body bytes as they are read: over the size limit, or below the minimum rate, fails. */
-function guardBody(body: import('node:stream').Readable, l: typeof DEFAULT_LIMITS): import('node:stream').Readable {
+/**
+ * Counts body bytes as they are read: over the size limit fails with 413; below the minimum
+ * rate after the grace period fails with 408. Time during which the application has unread
+ * bytes waiting does not count against the client (as in Kestrel, the rate timer pauses
+ * while the application is not reading). The source is left open on failure, so the
+ * listener can still answer before closing the connection.
+ */
+function guardBody(body: Readable, l: typeof DEFAULT_LIMITS, onBytes: (n: number) => void): Readable {
   let total = 0;
-  const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
+  const fail = (err: HttpError): void => {
+    clearInterval(timer);
+    body.unpipe(guard);
+    body.pause();
+    guard.destroy(err);
+  };
   const guard = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       total += chunk.byteLength;
+      onBytes(chunk.byteLength);
       if (total > l.maxRequestBodySize) {
-        cb(new HttpError(413, `request body over ${l.maxRequestBodySize} bytes`, { code: 'HARRIER_ERR_BODY_TOO_LARGE' }));
+        fail(new HttpError(413, `request body over ${l.maxRequestBodySize} bytes`, { code: 'HARRIER_ERR_BODY_TOO_LARGE' }));
         return;
       }
       cb(null, chunk);
@@ -249,16 +480,18 @@ function guardBody(body: import('node:stream').Readable, l: typeof DEFAULT_LIMIT
     },
   });
   if (l.minRequestBodyDataRate > 0) {
+    const tick = Math.max(100, Math.min(1000, l.minRequestBodyDataRateGraceMs || 1000));
+    let waited = 0; // time spent waiting on the client
+    let lastTick = Date.now();
     timer = setInterval(() => {
-      const elapsed = Date.now() - started;
-      if (elapsed < l.minRequestBodyDataRateGraceMs) return;
-      if (total < (l.minRequestBodyDataRate * elapsed) / 1000) {
-        clearInterval(timer);
-        const err = new HttpError(408, 'request body arrived too slowly', { code: 'HARRIER_ERR_BODY_TIMEOUT' });
-        body.destroy(err);
-        guard.destroy(err);
+      const now = Date.now();
+      if (guard.readableLength === 0) waited += now - lastTick;
+      lastTick = now;
+      if (waited < l.minRequestBodyDataRateGraceMs) return;
+      if (total < (l.minRequestBodyDataRate * waited) / 1000) {
+        fail(new HttpError(408, 'request body arrived too slowly', { code: 'HARRIER_ERR_BODY_TIMEOUT' }));
       }
-    }, 1000);
+    }, tick);
     timer.unref();
   }
   body.on('error', (e) => guard.destroy(e));

@@ -37,6 +37,8 @@ export class QuicListener {
   /** Requests being answered, for graceful shutdown. */
   inFlight = 0;
   private idleWaiters: Array<() => void> = [];
+  /** After goaway(): connections that complete their handshake now are closed at once. */
+  private draining = false;
 
   static async listen(app: App, options: QuicListenerOptions): Promise<QuicListener> {
     const alpn = ['h3', ...(options.hq === false ? [] : ['hq-interop'])];
@@ -62,6 +64,7 @@ export class QuicListener {
 
   /** Graceful shutdown, step 1: GOAWAY on every connection; new requests are refused. */
   goaway(): void {
+    this.draining = true;
     for (const s of this.sessions) s.goaway();
   }
 
@@ -77,6 +80,10 @@ export class QuicListener {
   }
 
   private serve(conn: QuicConnection): void {
+    if (this.draining) {
+      conn.close(H3_NO_ERROR, 'server shutting down');
+      return;
+    }
     const transport: H3Transport = {
       write: (id, data, fin) => {
         const s = conn.stream(id);

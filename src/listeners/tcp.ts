@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import { App } from '../http/app';
 import { Context, Request, type ResponseSink } from '../http/context';
 import { Fields } from '../http/fields';
@@ -13,50 +14,84 @@ export interface TcpListenerOptions {
   port?: number;
   /** Unix domain socket path instead of host/port (cleartext HTTP/1.1). */
   path?: string;
-  /** TLS: HTTP/2 and HTTP/1.1 by ALPN. Without it: cleartext HTTP/1.1. */
-  tls?: { cert: string | Buffer; key: string | Buffer; SNICallback?: (servername: string, cb: (err: Error | null, ctx?: import('node:tls').SecureContext) => void) => void };
+  /**
+   * TLS: HTTP/2 and HTTP/1.1 by ALPN. Without it: cleartext HTTP/1.1. `cert`/`key` are the
+   * default certificate; `SNICallback` may pick another per server name.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; SNICallback?: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void };
   /** `Alt-Svc` value added to every response (e.g. `h3=":443"; ma=86400`). */
   altSvc?: string;
   /** HTTP/2 concurrent streams per connection. Default 100. */
   maxConcurrentStreams?: number;
-  /** Limits enforced by node:http (Kestrel's defaults are applied by the server). */
+  /** Most bytes of a request head (HTTP/1.1: node answers 431 beyond it). */
   maxHeaderSize?: number;
+  /** HTTP/1.1: the request head must arrive within this (node answers 408 and closes). */
   headersTimeoutMs?: number;
+  /** Idle connections (HTTP/1.1 keep-alive, HTTP/2 without open streams) close after this. */
   keepAliveTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** HTTP/1.1: header fields beyond this count are dropped by node (the pipeline then answers 431). */
   maxHeadersCount?: number;
+  /** Most open connections; beyond it new sockets are closed at once. Default unlimited. */
+  maxConnections?: number;
 }
 
-/** Serves an App over TCP: HTTPS (HTTP/2 + HTTP/1.1), cleartext HTTP/1.1, or a Unix socket. */
+/**
+ * Serves an App over TCP: HTTPS (HTTP/2 + HTTP/1.1 by ALPN), cleartext HTTP/1.1, or a Unix
+ * socket. Keeps the counts the server's metrics read (`connections`, `connectionsAccepted`,
+ * `handshakeFailures`) and does its part of graceful shutdown (`drain()`, `idle()`, `close()`).
+ */
 export class TcpListener {
   readonly server: http.Server | http2.Http2SecureServer;
+  /** `Alt-Svc` value added to every response; settable once the HTTP/3 port is known. */
+  altSvc: string | undefined;
+  /** Requests being answered. */
+  inFlight = 0;
+  connectionsAccepted = 0;
+  /** TLS handshakes that failed ('tlsClientError'). */
+  handshakeFailures = 0;
   private readonly app: App;
   private readonly options: TcpListenerOptions;
-  inFlight = 0;
+  private readonly sockets = new Set<Socket>();
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
   private draining = false;
   private idleWaiters: Array<() => void> = [];
 
   constructor(app: App, options: TcpListenerOptions) {
     this.app = app;
     this.options = options;
+    this.altSvc = options.altSvc;
     const handler = (req: NodeRequest, res: NodeResponse): void => this.handle(req, res);
+    // node checks headersTimeout on this period (default 30 s): keep it well under the timeout.
+    const connectionsCheckingInterval = Math.max(100, Math.min(1000, Math.floor((options.headersTimeoutMs ?? 30_000) / 4)));
+    const maxHeaderSize = options.maxHeaderSize ?? 32 * 1024;
     if (options.tls) {
       this.server = http2.createSecureServer({
         cert: options.tls.cert,
         key: options.tls.key,
         SNICallback: options.tls.SNICallback,
         allowHTTP1: true,
-        settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 100 },
+        // Large enough that the pipeline sees oversized header sections and answers 431
+        // (nghttp2 would otherwise reset the stream without a response).
+        maxHeaderListPairs: Math.max(128, (options.maxHeadersCount ?? 101) * 2 + 8),
+        settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 100, maxHeaderListSize: maxHeaderSize * 2 + 1024 },
         maxSessionMemory: 64,
-      }, handler);
+        connectionsCheckingInterval,
+      } as http2.SecureServerOptions, handler);
+      // HTTP/1.1 over this server reads the parser limit from the server object.
+      (this.server as unknown as { maxHeaderSize: number }).maxHeaderSize = maxHeaderSize;
+      this.server.on('session', (session: http2.ServerHttp2Session) => this.trackSession(session));
+      this.server.on('tlsClientError', () => this.handshakeFailures++);
     } else {
-      this.server = http.createServer({ maxHeaderSize: options.maxHeaderSize }, handler);
+      this.server = http.createServer({ maxHeaderSize, connectionsCheckingInterval }, handler);
     }
     const s = this.server as http.Server;
+    s.on('connection', (socket: Socket) => this.trackSocket(socket));
     if (options.headersTimeoutMs !== undefined) s.headersTimeout = options.headersTimeoutMs;
     if (options.keepAliveTimeoutMs !== undefined) s.keepAliveTimeout = options.keepAliveTimeoutMs;
     if (options.requestTimeoutMs !== undefined) s.requestTimeout = options.requestTimeoutMs;
     if (options.maxHeadersCount !== undefined) s.maxHeadersCount = options.maxHeadersCount;
+    if (options.maxConnections !== undefined) s.maxConnections = options.maxConnections;
   }
 
   listen(): Promise<void> {
@@ -80,24 +115,76 @@ export class TcpListener {
     return this.options.tls !== undefined;
   }
 
-  /** Graceful shutdown: no new connections; HTTP/2 GOAWAY; HTTP/1.1 answers get `Connection: close`. */
-  drain(): void {
-    this.draining = true;
-    this.server.close();
-    const s = this.server as http.Server;
-    s.closeIdleConnections?.();
+  /** 'tls', 'tcp' (cleartext) or 'unix', for metrics. */
+  get transport(): 'tls' | 'tcp' | 'unix' {
+    return this.options.path ? 'unix' : this.options.tls ? 'tls' : 'tcp';
   }
 
+  /** Open connections (TLS handshakes in progress included). */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  /**
+   * Graceful shutdown, step 1: stop accepting (new connections are refused), GOAWAY on every
+   * HTTP/2 session (open streams finish, new ones are refused), idle HTTP/1.1 keep-alive
+   * connections close now and busy ones answer with `Connection: close` and then close.
+   */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    // Closes the listening socket; node also closes idle HTTP/1.1 connections here.
+    this.server.close();
+    (this.server as http.Server).closeIdleConnections?.();
+    for (const session of this.sessions) session.close();
+  }
+
+  /** Resolves once no request is in flight and every connection has closed. */
   idle(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Ends every connection now. */
+  /** Ends every connection now (the end of graceful shutdown, or an abrupt stop). */
   close(): void {
     this.draining = true;
-    this.server.close();
-    (this.server as http.Server).closeAllConnections?.();
+    if (this.server.listening) this.server.close();
+    for (const session of this.sessions) session.destroy();
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  private isIdle(): boolean {
+    return this.inFlight === 0 && this.sockets.size === 0;
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length > 0 && this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private trackSocket(socket: Socket): void {
+    this.connectionsAccepted++;
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.checkIdle();
+    });
+  }
+
+  private trackSession(session: http2.ServerHttp2Session): void {
+    this.sessions.add(session);
+    let open = 0;
+    session.on('stream', (stream: http2.ServerHttp2Stream) => {
+      open++;
+      stream.once('close', () => open--);
+    });
+    session.once('close', () => this.sessions.delete(session));
+    session.on('error', () => { /* the socket's close follows; nothing to answer */ });
+    // Kestrel's keep-alive timeout, for HTTP/2: a session without open streams closes.
+    const keepAlive = this.options.keepAliveTimeoutMs;
+    if (keepAlive) session.setTimeout(keepAlive, () => {
+      if (open === 0) session.close();
+    });
+    if (this.draining) session.close();
   }
 
   private handle(req: NodeRequest, res: NodeResponse): void {
@@ -126,14 +213,26 @@ export class TcpListener {
     });
     const ctx = new Context(request, this.sink(req, res, h2));
     this.inFlight++;
+    res.once('finish', () => {
+      if (h2) {
+        // RFC 9113 §8.1: a complete response may precede the end of the request; the rest of
+        // the request is then refused with RST_STREAM NO_ERROR.
+        const stream = (res as http2.Http2ServerResponse).stream;
+        if (!req.complete && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      } else if (this.draining) {
+        // Shutting down (the head may have gone out before, without `Connection: close`):
+        // no further request on this connection.
+        req.socket?.end();
+      }
+    });
     void this.app.handle(ctx).finally(() => {
-      if (--this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      this.inFlight--;
+      this.checkIdle();
     });
   }
 
   private sink(req: NodeRequest, res: NodeResponse, h2: boolean): ResponseSink {
     const r = res as http.ServerResponse;
-    const altSvc = this.options.altSvc;
     return {
       supportsTrailers: true,
       sendInterim: (status, headers) => {
@@ -147,13 +246,17 @@ export class TcpListener {
           const prev = obj[k];
           obj[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
         }
-        if (altSvc && !obj['alt-svc']) obj['alt-svc'] = altSvc;
-        if (this.draining && !h2) obj['connection'] = 'close';
+        if (this.altSvc && !obj['alt-svc']) obj['alt-svc'] = this.altSvc;
         if (h2) {
           delete obj['connection'];
           delete obj['keep-alive'];
           delete obj['transfer-encoding'];
+        } else if (this.draining || !req.complete) {
+          // Shutting down, or answering before the request body was read (413, 408...):
+          // the connection cannot carry another request.
+          obj['connection'] = 'close';
         }
+        if (r.destroyed) return;
         r.writeHead(status, obj);
         if (end) r.end();
       },
@@ -172,7 +275,7 @@ export class TcpListener {
         }
       },
       end: (trailers) => {
-        if (r.writableEnded) return;
+        if (r.writableEnded || r.destroyed) return;
         if (trailers && trailers.length > 0) r.addTrailers(Object.fromEntries(trailers));
         r.end();
       },

@@ -1,0 +1,271 @@
+/**
+ * tcp-rps: Harrier's TCP fallback (HTTP/1.1 and HTTP/2 over TLS) beside Node's bare https and
+ * http2 servers in one run: small GETs per second and server CPU per request.
+ *
+ * HTTP/1.1: autocannon (bench/node_modules), 50 connections, no pipelining.
+ * HTTP/2: h2load (Debian nghttp2-client), 50 connections x 10 concurrent streams.
+ * Per round: Harrier h1, node:https, Harrier h2, node:http2. Servers are fresh processes pinned
+ * to core 1, the client to core 0; each server gets an unmeasured warm-up load first.
+ *
+ * Usage (after `npm run build:ts` and `npm install --prefix bench`; needs h2load):
+ *   node dist/bench/tcp-rps.js [--rounds 3] [--duration 10] [--warmup 2] [--connections 50]
+ *        [--streams 10] [--protocols h1,h2] [--cpu-prof DIR] [--out bench/results/tcp-rps.md]
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  Child, REPO, BODY_SIZE, commandVersion, fmt, machineLine, makeFixture, median, procCpuSec, requireCommand, sleep,
+  type Fixture, type ServerArgs,
+} from '../h3-rps/common';
+
+type Proto = 'h1' | 'h2';
+type Stack = 'harrier' | 'node';
+
+interface Options {
+  rounds: number;
+  duration: number;
+  warmup: number;
+  connections: number;
+  streams: number;
+  protocols: Proto[];
+  cpuProf?: string;
+  out: string;
+}
+
+interface Run {
+  proto: Proto;
+  stack: Stack;
+  round: number;
+  ok: boolean;
+  error?: string;
+  rps: number;
+  requests: number;
+  errors: number;
+  serverCpuSec: number;
+  cpuUsPerReq: number;
+  serverUtil: number;
+  clientUtil: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+interface ClientSummary {
+  ok: number;
+  errors: number;
+  totalSec: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+const AUTOCANNON = path.join(REPO, 'bench', 'node_modules', 'autocannon', 'autocannon.js');
+
+function label(proto: Proto, stack: Stack): string {
+  if (stack === 'harrier') return `Harrier ${proto === 'h1' ? 'HTTP/1.1' : 'HTTP/2'}`;
+  return proto === 'h1' ? 'node:https (HTTP/1.1)' : 'node:http2 (HTTP/2)';
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    rounds: 3, duration: 10, warmup: 2, connections: 50, streams: 10, protocols: ['h1', 'h2'],
+    out: path.join(REPO, 'bench', 'results', 'tcp-rps.md'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--rounds') o.rounds = Number(next());
+    else if (a === '--duration') o.duration = Number(next());
+    else if (a === '--warmup') o.warmup = Number(next());
+    else if (a === '--connections') o.connections = Number(next());
+    else if (a === '--streams') o.streams = Number(next());
+    else if (a === '--protocols') o.protocols = next().split(',') as Proto[];
+    else if (a === '--cpu-prof') o.cpuProf = path.resolve(next());
+    else if (a === '--out') o.out = path.resolve(next());
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+function clientArgv(proto: Proto, url: string, sec: number, o: Options): [string, string[]] {
+  if (proto === 'h1') {
+    return [process.execPath, [AUTOCANNON, '-c', String(o.connections), '-d', String(sec), '-j', url]];
+  }
+  return ['h2load', ['-D', String(sec), '-c', String(o.connections), '-m', String(o.streams), '-t', '1', url]];
+}
+
+function parseClient(proto: Proto, stdout: string): ClientSummary {
+  if (proto === 'h1') {
+    const j = JSON.parse(stdout.slice(stdout.indexOf('{'))) as {
+      '2xx': number; non2xx: number; errors: number; timeouts: number; duration: number;
+      latency: { p50: number; p99: number };
+    };
+    return { ok: j['2xx'], errors: j.non2xx + j.errors + j.timeouts, totalSec: j.duration, p50ms: j.latency.p50, p99ms: j.latency.p99 };
+  }
+  // h2load's text summary.
+  const fin = /finished in ([\d.]+)(m?s)/.exec(stdout);
+  const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
+  const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
+  if (!fin || !req || !codes) throw new Error(`unexpected h2load output: ${stdout.slice(0, 400)}`);
+  const totalSec = Number(fin[1]) / (fin[2] === 'ms' ? 1000 : 1);
+  // "time for request:  min  max  mean  sd  +/- sd" (no percentiles in h2load): report the mean as p50's stand-in? No: leave NaN.
+  const mean = /time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(stdout);
+  const meanMs = mean ? Number(mean[1]) * (mean[2] === 'us' ? 1e-3 : mean[2] === 's' ? 1e3 : 1) : NaN;
+  const ok = Number(codes[1]);
+  const errors = Number(req[5]) + Number(req[6]) + Number(req[7]) + Number(codes[2]) + Number(codes[3]) + Number(codes[4]);
+  return { ok, errors, totalSec, p50ms: meanMs, p99ms: NaN };
+}
+
+async function load(proto: Proto, url: string, sec: number, o: Options, pid?: number):
+Promise<{ s: ClientSummary; clientUtil: number; wallSec: number; serverCpuSec: number }> {
+  const [cmd, argv] = clientArgv(proto, url, sec, o);
+  const t0 = process.hrtime.bigint();
+  const cpu0 = pid ? procCpuSec(pid) : 0;
+  const env = { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NO_COLOR: '1' };
+  const client = new Child(0, cmd, argv, { env });
+  let clientUtil = NaN;
+  const sampler = (async () => {
+    await sleep(1000);
+    if (!client.running) return;
+    const a = procCpuSec(client.pid);
+    const ta = Date.now();
+    await sleep(Math.max(500, (sec - 1.5) * 1000));
+    if (!client.running) return;
+    clientUtil = (procCpuSec(client.pid) - a) / ((Date.now() - ta) / 1000);
+  })().catch(() => undefined);
+  const code = await client.finish((sec + 30) * 1000);
+  const serverCpuSec = pid ? procCpuSec(pid) - cpu0 : NaN;
+  const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
+  await sampler;
+  if (code !== 0) throw new Error(`${path.basename(cmd)} exited ${code}: ${client.stderr.trim().slice(-600)}`);
+  return { s: parseClient(proto, client.stdout), clientUtil, wallSec, serverCpuSec };
+}
+
+async function runOnce(proto: Proto, stack: Stack, round: number, fx: Fixture, o: Options): Promise<Run> {
+  const run: Run = {
+    proto, stack, round, ok: false, rps: NaN, requests: NaN, errors: NaN, serverCpuSec: NaN, cpuUsPerReq: NaN,
+    serverUtil: NaN, clientUtil: NaN, p50ms: NaN, p99ms: NaN,
+  };
+  const mode = stack === 'harrier' ? 'harrier' : proto === 'h1' ? 'https' : 'http2';
+  const sArgs: ServerArgs = { mode, certFile: fx.certFile, keyFile: fx.keyFile, root: fx.root, timeoutSec: o.warmup + o.duration + 120 };
+  const nodeArgs = o.cpuProf && stack === 'harrier' ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : [];
+  const server = new Child(1, process.execPath, [...nodeArgs, path.join(__dirname, 'server.js'), JSON.stringify(sArgs)]);
+  try {
+    const ready = JSON.parse(await server.line('READY ', 20_000)) as { port: number; pid: number };
+    const url = `https://127.0.0.1:${ready.port}/hello.txt`;
+    if (o.warmup > 0) await load(proto, url, o.warmup, o);
+    await sleep(200);
+    const r = await load(proto, url, o.duration, o, ready.pid);
+    if (!server.running) throw new Error(`server died: ${server.stderr.slice(-600)}`);
+    run.requests = r.s.ok;
+    run.rps = r.s.ok / r.s.totalSec;
+    run.errors = r.s.errors;
+    run.serverCpuSec = r.serverCpuSec;
+    run.cpuUsPerReq = (r.serverCpuSec * 1e6) / r.s.ok;
+    run.serverUtil = r.serverCpuSec / r.wallSec;
+    run.clientUtil = r.clientUtil;
+    run.p50ms = r.s.p50ms;
+    run.p99ms = r.s.p99ms;
+    run.ok = r.s.ok > 0;
+    if (!run.ok) run.error = `no 2xx responses (errors ${r.s.errors})`;
+  } catch (err) {
+    run.error = (err as Error).message.slice(0, 400);
+  } finally {
+    await server.stop(5000);
+  }
+  return run;
+}
+
+function report(o: Options, runs: Run[], machine: string): string {
+  const L: string[] = [];
+  L.push('# tcp-rps: HTTP/1.1 and HTTP/2 (TLS) requests per second, Harrier beside Node\'s bare servers', '');
+  L.push(`Machine: ${machine}`, '');
+  L.push(`Command: \`npm run bench:tcp-rps${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}\``, '');
+  L.push('Method: every server is a fresh Node process pinned to core 1 (`taskset -c 1`), the client pinned to core 0.',
+    `HTTP/1.1: \`autocannon -c ${o.connections} -d ${o.duration} -j https://127.0.0.1:PORT/hello.txt\` (keep-alive, no pipelining).`,
+    `HTTP/2: \`h2load -D ${o.duration} -c ${o.connections} -m ${o.streams} -t 1 https://127.0.0.1:PORT/hello.txt\`.`,
+    `Each after a ${o.warmup} s unmeasured warm-up on the same server. GET /hello.txt returns the same ${BODY_SIZE} bytes of`,
+    'text from memory everywhere. TLS: ECDSA P-256 (openssl). Harrier = `createServer({ endpoints: [{ host:',
+    '\'127.0.0.1\', port: 0, protocols: [\'h2\', \'http/1.1\'] }], tls })` + a `get(\'/hello.txt\')` route (one port,',
+    'ALPN picks the protocol; its request-limits middleware included). Peers: `node:https.createServer` and',
+    '`node:http2.createSecureServer` with a handler that writes the body. rps = 2xx responses / the client\'s',
+    'run time; server CPU = user+sys from /proc/PID/stat around the measured load; µs/request = that / 2xx.',
+    '"client util" = the client\'s CPU over the middle of the run (near 1.00: the client was the limit, and the',
+    'rps ratio understates the server difference; CPU/request is then the figure to read). h2load reports',
+    'no percentiles: its column shows the mean request time.',
+    `Order per round: ${o.protocols.flatMap((p) => [label(p, 'harrier'), label(p, 'node')]).join(', ')}; ${o.rounds} rounds; medians.`, '');
+  L.push('## Summary (medians)', '');
+  L.push('| protocol | server | runs ok | requests/s | server CPU µs/request | server util | client util | p50 (h2: mean) ms | p99 ms | errors (sum) |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|');
+  const ratios: string[] = [];
+  for (const p of o.protocols) {
+    const m: Partial<Record<Stack, { rps: number; us: number }>> = {};
+    for (const s of ['harrier', 'node'] as Stack[]) {
+      const rs = runs.filter((r) => r.ok && r.proto === p && r.stack === s);
+      const x = {
+        rps: median(rs.map((r) => r.rps)), us: median(rs.map((r) => r.cpuUsPerReq)), su: median(rs.map((r) => r.serverUtil)),
+        cu: median(rs.map((r) => r.clientUtil)), p50: median(rs.map((r) => r.p50ms)), p99: median(rs.map((r) => r.p99ms)),
+      };
+      m[s] = x;
+      L.push(`| ${p === 'h1' ? 'HTTP/1.1' : 'HTTP/2'} | ${label(p, s)} | ${rs.length}/${runs.filter((r) => r.proto === p && r.stack === s).length} | ${fmt(x.rps)} | ${fmt(x.us, 1)} | ${fmt(x.su, 2)} | ${fmt(x.cu, 2)} | ${fmt(x.p50, 2)} | ${fmt(x.p99, 2)} | ${rs.reduce((a, r) => a + r.errors, 0)} |`);
+    }
+    if (m.harrier && m.node) {
+      const rr = m.harrier.rps / m.node.rps;
+      const cr = m.harrier.us / m.node.us;
+      ratios.push(`- ${p === 'h1' ? 'HTTP/1.1' : 'HTTP/2'}: Harrier / ${label(p, 'node')}: requests/s ${fmt(rr, 2)}x, CPU per request ${fmt(cr, 2)}x ` +
+        `(target: within 15% — ${rr >= 0.85 && cr <= 1 / 0.85 ? 'met' : 'missed'}).`);
+    }
+  }
+  L.push('', ...ratios, '', '## Every run (in the order run)', '');
+  L.push('| # | round | server | requests/s | 2xx | CPU s | µs/request | server util | client util | p50 (h2: mean) ms | p99 ms | errors |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  runs.forEach((r, i) => {
+    if (!r.ok) {
+      L.push(`| ${i + 1} | ${r.round} | ${label(r.proto, r.stack)} | FAILED: ${(r.error ?? '').replace(/\|/g, '/').replace(/\n/g, ' ')} | | | | | | | | |`);
+      return;
+    }
+    L.push(`| ${i + 1} | ${r.round} | ${label(r.proto, r.stack)} | ${fmt(r.rps)} | ${r.requests} | ${fmt(r.serverCpuSec, 2)} | ${fmt(r.cpuUsPerReq, 1)} | ${fmt(r.serverUtil, 2)} | ${fmt(r.clientUtil, 2)} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${r.errors} |`);
+  });
+  L.push('');
+  return L.join('\n');
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const o = parseArgs(argv);
+  requireCommand('taskset', 'install util-linux');
+  requireCommand('openssl', 'install openssl');
+  if (o.protocols.includes('h2')) requireCommand('h2load', 'apt-get install -y nghttp2-client (or --protocols h1)');
+  if (o.protocols.includes('h1') && !fs.existsSync(AUTOCANNON)) throw new Error('autocannon missing: npm install --prefix bench');
+  let acVersion = '?';
+  try {
+    acVersion = (JSON.parse(fs.readFileSync(path.join(path.dirname(AUTOCANNON), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch { /* reported as ? */ }
+  const machine = machineLine([`autocannon ${acVersion}`, commandVersion('h2load', ['--version']), `OpenSSL ${process.versions.openssl}`]);
+  process.stderr.write(`tcp-rps: ${machine}\n`);
+  if (o.cpuProf) fs.mkdirSync(o.cpuProf, { recursive: true });
+  const fx = makeFixture('tcp-rps');
+  const runs: Run[] = [];
+  try {
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const p of o.protocols) {
+        for (const s of ['harrier', 'node'] as Stack[]) {
+          const r = await runOnce(p, s, round, fx, o);
+          runs.push(r);
+          process.stderr.write(r.ok
+            ? `  round ${round} ${label(p, s)}: ${r.rps.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(1)} µs CPU/request (server util ${r.serverUtil.toFixed(2)}, client util ${r.clientUtil.toFixed(2)}), errors ${r.errors}\n`
+            : `  round ${round} ${label(p, s)}: FAILED ${r.error}\n`);
+        }
+      }
+    }
+  } finally {
+    fs.rmSync(fx.dir, { recursive: true, force: true });
+  }
+  const md = report(o, runs, machine);
+  fs.mkdirSync(path.dirname(o.out), { recursive: true });
+  fs.writeFileSync(o.out, md);
+  process.stdout.write(md + '\n');
+  process.stderr.write(`tcp-rps: results written to ${path.relative(process.cwd(), o.out) || o.out}\n`);
+  if (runs.some((r) => !r.ok)) process.exitCode = 1;
+}
