@@ -42,6 +42,8 @@ const DEFAULTS = {
   seed: 1,
   probe: true,
   probeTimeoutMs: 10_000,
+  /** Long-header type bits of the probe's first byte (0 = Initial). */
+  probeTypeBits: 0,
 };
 
 const cfg = { ...DEFAULTS, ...JSON.parse(process.argv[2] || '{}') };
@@ -189,6 +191,7 @@ function startClock() {
 }
 
 function listen() {
+  let pending = cfg.listen.length;
   for (const l of cfg.listen) {
     const sock = dgram.createSocket({ type: l.type, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
     sock.on('error', (e) => {
@@ -206,7 +209,9 @@ function listen() {
       }
       toServer.push(msg, l.type === 'udp6' ? 48 : 28, (d) => flow.socket.send(d, cfg.serverPort, cfg.server[l.type]));
     });
-    sock.bind({ address: l.host, port: l.port });
+    sock.bind({ address: l.host, port: l.port }, () => {
+      if (--pending === 0) process.stdout.write('ready\n');
+    });
   }
 }
 
@@ -216,7 +221,9 @@ function probe() {
     const type = cfg.listen[0].type;
     const s = dgram.createSocket(type);
     const pkt = Buffer.alloc(1207);
-    pkt[0] = 0xc0 | Math.floor(rnd() * 64);
+    // Long header, Initial type bits (0xc0 like an Initial; an unknown version's other
+    // bits mean nothing, RFC 8999, but some servers parse them: see interop/README.md).
+    pkt[0] = 0xc0 | (cfg.probeTypeBits << 4);
     pkt.writeUInt32BE(0x57414954, 1);
     pkt[5] = 0; // DCID length
     pkt[6] = 0; // SCID length
@@ -264,5 +271,4 @@ process.on('SIGINT', () => {
     }
   }
   listen();
-  process.stdout.write('ready\n');
 })();

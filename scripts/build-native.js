@@ -30,6 +30,23 @@ function run(cmd, args, opts = {}) {
 if (!has('cargo')) fail('cargo (the Rust toolchain) is required to build quiche: install Rust with rustup or your package manager, then run npm install again.');
 if (!has('cmake')) fail('cmake is required to build BoringSSL for quiche: install cmake (e.g. apt-get install cmake), then run npm install again.');
 if (!has(process.env.CXX || 'c++')) fail('a C++ compiler is required to build the addon: install g++ or clang (e.g. apt-get install g++), then run npm install again.');
+if (process.platform === 'linux' && !hasLibclang()) fail('libclang is required to generate BoringSSL\'s bindings for quiche: install it (e.g. apt-get install libclang-dev) or set LIBCLANG_PATH, then run npm install again.');
+
+/** bindgen (used by the boring-sys crate) loads libclang at build time. */
+function hasLibclang() {
+  if (process.env.LIBCLANG_PATH) return true;
+  const r = spawnSync('ldconfig', ['-p'], { encoding: 'utf8' });
+  if (r.status === 0 && /libclang(-[\d.]+)?\.so/.test(r.stdout)) return true;
+  for (const dir of ['/usr/lib', '/usr/lib64', '/usr/local/lib', '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu']) {
+    let entries = [];
+    try { entries = fs.readdirSync(dir); } catch { continue; }
+    if (entries.some((e) => /^libclang(-[\d.]+)?\.so/.test(e))) return true;
+    for (const e of entries.filter((e) => e.startsWith('llvm-'))) {
+      try { if (fs.readdirSync(path.join(dir, e, 'lib')).some((f) => /^libclang(-[\d.]+)?\.so/.test(f))) return true; } catch { /* none */ }
+    }
+  }
+  return false;
+}
 
 // 1. quiche → static library. cargo is incremental: an unchanged crate is not rebuilt.
 run('cargo', ['build', '--release', '--locked', '--manifest-path', path.join(crateDir, 'Cargo.toml')]);

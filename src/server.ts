@@ -249,9 +249,10 @@ export class Server extends App {
       headersTimeoutMs: l.requestHeadersTimeoutMs,
       keepAliveTimeoutMs: l.keepAliveTimeoutMs,
       requestTimeoutMs: 0,
-      // node drops header fields beyond maxHeadersCount; one more than the limit lets the
-      // pipeline see that there were too many and answer 431.
-      maxHeadersCount: l.maxRequestHeaderCount + 1,
+      // node silently drops header fields beyond maxHeadersCount (Host among them, and then
+      // answers 400): keep them all (maxRequestHeadersTotalSize bounds them) and let the
+      // pipeline answer 431.
+      maxHeadersCount: 0,
       maxConcurrentStreams: l.maxConcurrentStreams,
       maxConnections: l.maxConnections,
     };

@@ -90,7 +90,6 @@ function caddyfile(fx: Fixture, port: number): string {
 \tadmin off
 \tauto_https disable_redirects
 \tskip_install_trust
-\tpersist_config off
 \tlog {
 \t\toutput discard
 \t}

@@ -89,11 +89,21 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-function clientArgv(proto: Proto, url: string, sec: number, o: Options): [string, string[]] {
+/**
+ * `sec` for autocannon; for h2load a request count (`-n`): Debian's h2load 1.52 completes no
+ * request at all with `-D` (duration), so the count is sized from the warm-up's rate.
+ */
+function clientArgv(proto: Proto, url: string, sec: number, o: Options, h2Requests: number): [string, string[]] {
   if (proto === 'h1') {
     return [process.execPath, [AUTOCANNON, '-c', String(o.connections), '-d', String(sec), '-j', url]];
   }
-  return ['h2load', ['-D', String(sec), '-c', String(o.connections), '-m', String(o.streams), '-t', '1', url]];
+  return ['h2load', ['-n', String(h2Requests), '-c', String(o.connections), '-m', String(o.streams), '-t', '1', url]];
+}
+
+/** h2load -n for a run of about `sec` seconds at `rate` requests/s; a multiple of the connection count. */
+function h2Count(rate: number, sec: number, o: Options): number {
+  const n = Math.min(5_000_000, Math.max(5_000, Math.round((Number.isFinite(rate) ? rate : 1000) * sec)));
+  return Math.ceil(n / o.connections) * o.connections;
 }
 
 function parseClient(proto: Proto, stdout: string): ClientSummary {
@@ -118,9 +128,9 @@ function parseClient(proto: Proto, stdout: string): ClientSummary {
   return { ok, errors, totalSec, p50ms: meanMs, p99ms: NaN };
 }
 
-async function load(proto: Proto, url: string, sec: number, o: Options, pid?: number):
+async function load(proto: Proto, url: string, sec: number, o: Options, h2Requests: number, pid?: number):
 Promise<{ s: ClientSummary; clientUtil: number; wallSec: number; serverCpuSec: number }> {
-  const [cmd, argv] = clientArgv(proto, url, sec, o);
+  const [cmd, argv] = clientArgv(proto, url, sec, o, h2Requests);
   const t0 = process.hrtime.bigint();
   const cpu0 = pid ? procCpuSec(pid) : 0;
   const env = { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NO_COLOR: '1' };
@@ -155,9 +165,10 @@ async function runOnce(proto: Proto, stack: Stack, round: number, fx: Fixture, o
   try {
     const ready = JSON.parse(await server.line('READY ', 20_000)) as { port: number; pid: number };
     const url = `https://127.0.0.1:${ready.port}/hello.txt`;
-    if (o.warmup > 0) await load(proto, url, o.warmup, o);
+    // Warm-up (unmeasured); for h2load it also sizes the measured run's request count.
+    const w = await load(proto, url, Math.max(1, o.warmup), o, h2Count(2500, Math.max(1, o.warmup), o));
     await sleep(200);
-    const r = await load(proto, url, o.duration, o, ready.pid);
+    const r = await load(proto, url, o.duration, o, h2Count(w.s.ok / w.s.totalSec, o.duration, o), ready.pid);
     if (!server.running) throw new Error(`server died: ${server.stderr.slice(-600)}`);
     run.requests = r.s.ok;
     run.rps = r.s.ok / r.s.totalSec;
@@ -185,7 +196,8 @@ function report(o: Options, runs: Run[], machine: string): string {
   L.push(`Command: \`npm run bench:tcp-rps${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}\``, '');
   L.push('Method: every server is a fresh Node process pinned to core 1 (`taskset -c 1`), the client pinned to core 0.',
     `HTTP/1.1: \`autocannon -c ${o.connections} -d ${o.duration} -j https://127.0.0.1:PORT/hello.txt\` (keep-alive, no pipelining).`,
-    `HTTP/2: \`h2load -D ${o.duration} -c ${o.connections} -m ${o.streams} -t 1 https://127.0.0.1:PORT/hello.txt\`.`,
+    `HTTP/2: \`h2load -n N -c ${o.connections} -m ${o.streams} -t 1 https://127.0.0.1:PORT/hello.txt\`, N = the warm-up's rate x ${o.duration} s`,
+    '(Debian\'s h2load 1.52 completes no request with -D), so each HTTP/2 run also lasts about that long.',
     `Each after a ${o.warmup} s unmeasured warm-up on the same server. GET /hello.txt returns the same ${BODY_SIZE} bytes of`,
     'text from memory everywhere. TLS: ECDSA P-256 (openssl). Harrier = `createServer({ endpoints: [{ host:',
     '\'127.0.0.1\', port: 0, protocols: [\'h2\', \'http/1.1\'] }], tls })` + a `get(\'/hello.txt\')` route (one port,',

@@ -20,6 +20,7 @@ import {
   H3_SETTINGS_ERROR,
   H3_STREAM_CREATION_ERROR,
   H3_MESSAGE_ERROR,
+  H3_FRAME_ERROR,
 } from './errors';
 import { checkRequestHeaders, checkTrailers, prepareResponseFields } from './fields';
 import { FrameReader, ReadFrame } from './frame-reader';
@@ -28,6 +29,8 @@ import {
   Settings,
   SettingsId,
   StreamType,
+  decodeDatagram,
+  encodeDatagramHeader,
   encodeFrame,
   encodeFrameHeader,
   encodeGoawayFrame,
@@ -51,6 +54,19 @@ export interface H3Options {
   extraSettings?: Array<[number, number]>;
   /** Send reserved setting, frame and stream types (RFC 9114 §7.2.4.1, §7.2.8, §6.2.3). Default true. */
   grease?: boolean;
+  /**
+   * Serve WebTransport (draft-ietf-webtrans-http3) with up to this many sessions per connection:
+   * advertises SETTINGS_WEBTRANSPORT_MAX_SESSIONS (draft-07) and SETTINGS_ENABLE_WEBTRANSPORT
+   * (draft-02), turns on extended CONNECT and HTTP/3 datagrams, and reports WebTransport streams
+   * as 'webtransport-*' events. 0 (the default) leaves WebTransport off.
+   */
+  webTransportMaxSessions?: number;
+  /**
+   * Advertise SETTINGS_H3_DATAGRAM (RFC 9297 §2.1.1, and 0xffd277 of draft-04) and report
+   * HTTP/3 datagrams given to receiveDatagram(). Default: on with WebTransport. The QUIC
+   * endpoint must have datagrams enabled too (RFC 9297 §2.1.1).
+   */
+  h3Datagram?: boolean;
 }
 
 // Our unidirectional streams: the first server-initiated uni stream ids (RFC 9000 §2.1).
@@ -84,7 +100,7 @@ interface RequestStream {
   received: number;
 }
 
-type UniKind = 'new' | 'control' | 'encoder' | 'decoder' | 'ignored';
+type UniKind = 'new' | 'control' | 'encoder' | 'decoder' | 'ignored' | 'webtransport-header' | 'webtransport';
 
 interface UniStream {
   id: number;
@@ -96,6 +112,8 @@ interface UniStream {
 
 const isClientBidi = (id: number): boolean => id % 4 === 0;
 const isClientUni = (id: number): boolean => id % 4 === 2;
+const isServerBidi = (id: number): boolean => id % 4 === 1;
+const isServerUni = (id: number): boolean => id % 4 === 3;
 const clampToU32 = (v: bigint | undefined): number => Number(v === undefined ? 0n : v > 0xffffffffn ? 0xffffffffn : v);
 
 /**
@@ -122,6 +140,12 @@ export class H3ServerConnection implements RequestConnection {
   private readonly enableConnectProtocol: boolean;
   private readonly extraSettings: Array<[number, number]>;
   private readonly grease: boolean;
+  private readonly wtMaxSessions: number;
+  private readonly h3Datagram: boolean;
+  /** Client bidirectional streams that turned out to be WebTransport streams (read side open). */
+  private readonly wtStreams = new Set<number>();
+  /** First bytes of client bidirectional streams, until we know whether they are WebTransport streams. */
+  private readonly wtPrefix = new Map<number, Uint8Array>();
   private readonly decoder: QpackDecoder;
   private readonly encoder = new QpackEncoder();
 
@@ -144,7 +168,10 @@ export class H3ServerConnection implements RequestConnection {
     this.maxFieldSectionSize = options.maxFieldSectionSize ?? 65536;
     this.qpackMaxTableCapacity = options.qpackMaxTableCapacity ?? 4096;
     this.qpackBlockedStreams = options.qpackBlockedStreams ?? 100;
-    this.enableConnectProtocol = options.enableConnectProtocol ?? false;
+    this.wtMaxSessions = options.webTransportMaxSessions ?? 0;
+    this.h3Datagram = options.h3Datagram ?? this.wtMaxSessions > 0;
+    // draft-ietf-webtrans-http3 §3.2: a WebTransport server MUST send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1.
+    this.enableConnectProtocol = options.enableConnectProtocol ?? this.wtMaxSessions > 0;
     this.extraSettings = options.extraSettings ?? [];
     this.grease = options.grease ?? true;
     this.decoder = new QpackDecoder({
@@ -173,6 +200,10 @@ export class H3ServerConnection implements RequestConnection {
       [SettingsId.QPACK_BLOCKED_STREAMS, this.qpackBlockedStreams],
     ];
     if (this.enableConnectProtocol) settings.push([SettingsId.ENABLE_CONNECT_PROTOCOL, 1]);
+    if (this.h3Datagram) settings.push([SettingsId.H3_DATAGRAM, 1], [SettingsId.H3_DATAGRAM_DRAFT04, 1]);
+    if (this.wtMaxSessions > 0) {
+      settings.push([SettingsId.ENABLE_WEBTRANSPORT_DRAFT02, 1], [SettingsId.WEBTRANSPORT_MAX_SESSIONS_DRAFT07, this.wtMaxSessions]);
+    }
     settings.push(...this.extraSettings);
     if (this.grease) settings.push([greaseValue(), Math.floor(Math.random() * 0x3fffffff)]);
     const parts = [encodeVarint(StreamType.CONTROL), encodeSettingsFrame(settings)];
@@ -187,9 +218,11 @@ export class H3ServerConnection implements RequestConnection {
 
   receiveStreamData(streamId: number, data: Uint8Array, fin: boolean): H3Event[] {
     return this.guard((out) => {
-      if (isClientBidi(streamId)) this.onRequestData(streamId, data, fin, out);
+      if (isClientBidi(streamId)) this.onClientBidiData(streamId, data, fin, out);
       else if (isClientUni(streamId)) this.onUniData(streamId, data, fin, out);
-      // Data on a server-initiated stream id is a QUIC STREAM_STATE_ERROR (RFC 9000 §19.8); QUIC rejects it.
+      // Server bidirectional streams exist only as WebTransport streams we opened (draft §4.2).
+      else if (isServerBidi(streamId) && this.wtMaxSessions > 0) pushWtData(out, streamId, data, fin);
+      // Data on a server-initiated uni stream id is a QUIC STREAM_STATE_ERROR (RFC 9000 §19.8); QUIC rejects it.
     });
   }
 
@@ -200,8 +233,14 @@ export class H3ServerConnection implements RequestConnection {
         // RFC 9114 §6.2.1, RFC 9204 §4.2: closing a critical stream MUST be H3_CLOSED_CRITICAL_STREAM.
         if (u && isCritical(u)) throw new H3Error(H3_CLOSED_CRITICAL_STREAM, `peer reset its ${u.kind} stream`);
         this.uni.delete(streamId);
+        if (u?.kind === 'webtransport') out.push({ type: 'webtransport-reset', streamId, code });
         return;
       }
+      if (this.wtStreams.delete(streamId) || (isServerBidi(streamId) && this.wtMaxSessions > 0)) {
+        out.push({ type: 'webtransport-reset', streamId, code });
+        return;
+      }
+      this.wtPrefix.delete(streamId);
       const s = this.requests.get(streamId);
       if (!s) return;
       s.peerEnded = true;
@@ -222,6 +261,11 @@ export class H3ServerConnection implements RequestConnection {
         throw new H3Error(H3_CLOSED_CRITICAL_STREAM, `peer stopped critical stream ${streamId}`);
       }
       const s = this.requests.get(streamId);
+      if (!s && this.wtMaxSessions > 0 && !isClientUni(streamId) && streamId !== GREASE_STREAM_ID) {
+        // A WebTransport stream (or one already forgotten: the WebTransport layer ignores those).
+        out.push({ type: 'webtransport-stop', streamId, code });
+        return;
+      }
       if (!s || s.send === 'closed') return;
       // RFC 9000 §3.5: answer STOP_SENDING with RESET_STREAM, copying its error code.
       this.closeSend(s, code);
@@ -290,6 +334,51 @@ export class H3ServerConnection implements RequestConnection {
     this.maybeForget(s);
   }
 
+  /**
+   * A QUIC DATAGRAM frame's payload. With h3Datagram on, yields a 'datagram' event for its
+   * request stream (whether that stream exists is for the caller to check: RFC 9297 §2.1 lets
+   * it drop or buffer); a malformed one closes the connection with H3_DATAGRAM_ERROR.
+   */
+  receiveDatagram(data: Uint8Array): H3Event[] {
+    return this.guard((out) => {
+      if (!this.h3Datagram) return;
+      const { streamId, payload } = decodeDatagram(data);
+      out.push({ type: 'datagram', streamId, payload });
+    });
+  }
+
+  /**
+   * Sends an HTTP/3 Datagram for a request stream (RFC 9297 §2.1). Returns false when it was
+   * not sent: datagrams not negotiated (the peer must have sent SETTINGS_H3_DATAGRAM = 1,
+   * RFC 9297 §2.1.1), the transport cannot send datagrams, or its queue is full.
+   */
+  sendDatagram(streamId: number, payload: Uint8Array): boolean {
+    if (this.closed || !this.h3Datagram || !this.transport.sendDatagram || !this.peerDatagrams) return false;
+    const header = encodeDatagramHeader(streamId);
+    const out = new Uint8Array(header.length + payload.length);
+    out.set(header);
+    out.set(payload, header.length);
+    return this.transport.sendDatagram(out);
+  }
+
+  /** The peer sent SETTINGS_H3_DATAGRAM = 1 (RFC 9297 or draft-04 codepoint). */
+  get peerDatagrams(): boolean {
+    const s = this.settings;
+    return !!s && (s.get(SettingsId.H3_DATAGRAM) === 1n || s.get(SettingsId.H3_DATAGRAM_DRAFT04) === 1n);
+  }
+
+  /**
+   * The peer's WebTransport support from its SETTINGS: 'draft07' (SETTINGS_WEBTRANSPORT_MAX_SESSIONS
+   * > 0), 'draft02' (SETTINGS_ENABLE_WEBTRANSPORT = 1), or undefined (none, or no SETTINGS yet).
+   */
+  get peerWebTransport(): 'draft07' | 'draft02' | undefined {
+    const s = this.settings;
+    if (!s) return undefined;
+    if ((s.get(SettingsId.WEBTRANSPORT_MAX_SESSIONS_DRAFT07) ?? 0n) > 0n) return 'draft07';
+    if (s.get(SettingsId.ENABLE_WEBTRANSPORT_DRAFT02) === 1n) return 'draft02';
+    return undefined;
+  }
+
   goaway(): void {
     if (this.closed) return;
     this.start();
@@ -340,7 +429,48 @@ export class H3ServerConnection implements RequestConnection {
     this.maybeForget(s);
   }
 
-  // ---- request streams ----
+  // ---- request streams and WebTransport bidirectional streams ----
+
+  /**
+   * A client bidirectional stream is a request stream unless it starts with the
+   * WEBTRANSPORT_STREAM signal and a session id (draft-ietf-webtrans-http3 §4.2).
+   */
+  private onClientBidiData(id: number, data: Uint8Array, fin: boolean, out: H3Event[]): void {
+    if (this.wtMaxSessions === 0 || this.requests.has(id)) return this.onRequestData(id, data, fin, out);
+    if (this.wtStreams.has(id)) {
+      if (fin) this.wtStreams.delete(id);
+      return pushWtData(out, id, data, fin);
+    }
+    const pending = this.wtPrefix.get(id);
+    const buf = pending ? concat([pending, data]) : data;
+    const signal = decodeVarintSaturating(buf, 0);
+    const session = signal && signal.value === FrameType.WEBTRANSPORT_STREAM ? decodeVarintSaturating(buf, signal.length) : null;
+    if (signal && signal.value !== FrameType.WEBTRANSPORT_STREAM) {
+      this.wtPrefix.delete(id);
+      return this.onRequestData(id, buf, fin, out);
+    }
+    if (!signal || !session) {
+      if (fin) {
+        // The stream ended inside its first varints: let the request path report it.
+        this.wtPrefix.delete(id);
+        return this.onRequestData(id, buf, fin, out);
+      }
+      if (buf.length > 0) this.wtPrefix.set(id, buf.slice());
+      return;
+    }
+    this.wtPrefix.delete(id);
+    this.checkSessionId(session.value);
+    if (!fin) this.wtStreams.add(id);
+    out.push({ type: 'webtransport-stream', streamId: id, sessionId: session.value, bidirectional: true });
+    pushWtData(out, id, buf.subarray(signal.length + session.length), fin);
+  }
+
+  private checkSessionId(sessionId: number): void {
+    // draft-ietf-webtrans-http3 §4: a session id that cannot be a client-initiated bidirectional
+    // stream id MUST close the connection with H3_ID_ERROR.
+    if (!isClientBidi(sessionId) || !Number.isSafeInteger(sessionId)) throw new H3Error(H3_ID_ERROR, `invalid WebTransport session id ${sessionId}`);
+  }
+
 
   private onRequestData(id: number, data: Uint8Array, fin: boolean, out: H3Event[]): void {
     const s = this.requests.get(id) ?? this.openRequest(id, out);
@@ -405,6 +535,9 @@ export class H3ServerConnection implements RequestConnection {
       case FrameType.PUSH_PROMISE:
         // RFC 9114 §7.2.5: a server MUST treat a PUSH_PROMISE as H3_FRAME_UNEXPECTED.
         throw new H3Error(H3_FRAME_UNEXPECTED, 'PUSH_PROMISE from a client');
+      case FrameType.WEBTRANSPORT_STREAM:
+        // draft-ietf-webtrans-http3 §4.2: WEBTRANSPORT_STREAM anywhere but the first bytes of a stream MUST be H3_FRAME_ERROR.
+        if (this.wtMaxSessions > 0) throw new H3Error(H3_FRAME_ERROR, 'WEBTRANSPORT_STREAM inside a request stream');
     }
   }
 
@@ -557,6 +690,15 @@ export class H3ServerConnection implements RequestConnection {
       const type = decodeVarintSaturating(u.typeBytes.subarray(0, u.typeLength), 0);
       if (type) this.openUni(u, type.value);
     }
+    // draft-ietf-webtrans-http3 §4.1: after stream type 0x54 comes the session id.
+    while (u.kind === 'webtransport-header' && off < data.length) {
+      u.typeBytes[u.typeLength++] = data[off++];
+      const session = decodeVarintSaturating(u.typeBytes.subarray(0, u.typeLength), 0);
+      if (!session) continue;
+      this.checkSessionId(session.value);
+      u.kind = 'webtransport';
+      out.push({ type: 'webtransport-stream', streamId: id, sessionId: session.value, bidirectional: false });
+    }
     const rest = off === 0 ? data : data.subarray(off);
     switch (u.kind) {
       case 'control':
@@ -569,6 +711,9 @@ export class H3ServerConnection implements RequestConnection {
       case 'decoder':
         if (rest.length > 0) this.encoder.feedDecoderStream(rest);
         break;
+      case 'webtransport':
+        pushWtData(out, id, rest, fin);
+        break;
     }
     if (fin) {
       // RFC 9114 §6.2.1, RFC 9204 §4.2: closing a critical stream MUST be H3_CLOSED_CRITICAL_STREAM.
@@ -578,6 +723,11 @@ export class H3ServerConnection implements RequestConnection {
   }
 
   private openUni(u: UniStream, type: number): void {
+    if (type === StreamType.WEBTRANSPORT && this.wtMaxSessions > 0) {
+      u.kind = 'webtransport-header';
+      u.typeLength = 0;
+      return;
+    }
     let kind: UniKind;
     switch (type) {
       case StreamType.CONTROL:
@@ -615,6 +765,8 @@ export class H3ServerConnection implements RequestConnection {
     if (type === FrameType.DATA || type === FrameType.HEADERS || type === FrameType.PUSH_PROMISE) {
       throw new H3Error(H3_FRAME_UNEXPECTED, `frame 0x${type.toString(16)} on the control stream`);
     }
+    // draft-ietf-webtrans-http3 §4.2: WEBTRANSPORT_STREAM on any other stream MUST be H3_FRAME_ERROR.
+    if (type === FrameType.WEBTRANSPORT_STREAM && this.wtMaxSessions > 0) throw new H3Error(H3_FRAME_ERROR, 'WEBTRANSPORT_STREAM on the control stream');
   }
 
   private onControlFrame(f: ReadFrame, out: H3Event[]): void {
@@ -668,6 +820,10 @@ export class H3ServerConnection implements RequestConnection {
       this.pump(s, out);
     }
   }
+}
+
+function pushWtData(out: H3Event[], streamId: number, data: Uint8Array, fin: boolean): void {
+  if (data.length > 0 || fin) out.push({ type: 'webtransport-data', streamId, data, fin });
 }
 
 function isCritical(u: UniStream): boolean {

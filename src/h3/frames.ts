@@ -14,6 +14,11 @@ export const FrameType = {
   PUSH_PROMISE: 0x05,
   GOAWAY: 0x07,
   MAX_PUSH_ID: 0x0d,
+  /**
+   * WEBTRANSPORT_STREAM (draft-ietf-webtrans-http3 §4.2): a signal, not a frame; it has no
+   * length and is only valid as the very first bytes of a bidirectional stream.
+   */
+  WEBTRANSPORT_STREAM: 0x41,
 } as const;
 
 /** HTTP/2 frame types with no HTTP/3 equivalent (PRIORITY, PING, WINDOW_UPDATE, CONTINUATION). */
@@ -26,6 +31,12 @@ export const SettingsId = {
   QPACK_BLOCKED_STREAMS: 0x07,
   ENABLE_CONNECT_PROTOCOL: 0x08,
   H3_DATAGRAM: 0x33,
+  /** SETTINGS_H3_DATAGRAM of draft-ietf-masque-h3-datagram-04, still sent by Chromium. */
+  H3_DATAGRAM_DRAFT04: 0xffd277,
+  /** SETTINGS_ENABLE_WEBTRANSPORT of draft-ietf-webtrans-http3-02. */
+  ENABLE_WEBTRANSPORT_DRAFT02: 0x2b603742,
+  /** SETTINGS_WEBTRANSPORT_MAX_SESSIONS of draft-ietf-webtrans-http3-07/08 (§8.2). */
+  WEBTRANSPORT_MAX_SESSIONS_DRAFT07: 0xc671706a,
 } as const;
 
 /** HTTP/2 setting identifiers reserved in HTTP/3 (RFC 9114 §7.2.4.1). */
@@ -37,7 +48,12 @@ export const StreamType = {
   PUSH: 0x01,
   QPACK_ENCODER: 0x02,
   QPACK_DECODER: 0x03,
+  /** WebTransport unidirectional stream (draft-ietf-webtrans-http3 §4.1): type, session id, body. */
+  WEBTRANSPORT: 0x54,
 } as const;
+
+/** H3_DATAGRAM_ERROR (RFC 9297 §5.2): "Datagram or Capsule Protocol parse error". */
+export const H3_DATAGRAM_ERROR = 0x33;
 
 /** Peer settings as received: identifier to value. Unknown identifiers are kept. */
 export type Settings = Map<number, bigint>;
@@ -156,4 +172,28 @@ export function decodePushPromise(payload: Uint8Array): { pushId: bigint; block:
   const r = decodeVarintBig(payload, 0);
   if (!r) throw new H3Error(H3_FRAME_ERROR, 'truncated PUSH_PROMISE payload');
   return { pushId: r.value, block: payload.subarray(r.length) };
+}
+
+/**
+ * The header of an HTTP/3 Datagram (RFC 9297 §2.1): the Quarter Stream ID, which is the
+ * request stream id divided by four. The payload follows it in the QUIC DATAGRAM frame.
+ */
+export function encodeDatagramHeader(streamId: number): Uint8Array {
+  const quarter = Math.floor(streamId / 4);
+  const out = new Uint8Array(varintLength(quarter));
+  encodeVarintInto(quarter, out, 0);
+  return out;
+}
+
+/**
+ * Splits a QUIC DATAGRAM payload into request stream id and HTTP Datagram payload (a view).
+ * Throws H3Error(H3_DATAGRAM_ERROR) as RFC 9297 §2.1 requires.
+ */
+export function decodeDatagram(data: Uint8Array): { streamId: number; payload: Uint8Array } {
+  const q = decodeVarintBig(data, 0);
+  // RFC 9297 §2.1: a payload too short to parse the Quarter Stream ID MUST be H3_DATAGRAM_ERROR.
+  if (!q) throw new H3Error(H3_DATAGRAM_ERROR, 'datagram too short for its Quarter Stream ID');
+  // RFC 9297 §2.1: a Quarter Stream ID above 2^60-1 MUST be treated as H3_DATAGRAM_ERROR.
+  if (q.value > (1n << 60n) - 1n) throw new H3Error(H3_DATAGRAM_ERROR, 'Quarter Stream ID above 2^60-1');
+  return { streamId: Number(q.value) * 4, payload: data.subarray(q.length) };
 }

@@ -20,6 +20,8 @@ export interface H3Transport {
   stopSending(streamId: number, code: number): void;
   /** Closes the connection with an application error (QUIC CONNECTION_CLOSE, type 0x1d). */
   close(code: number, reason: string): void;
+  /** Sends a QUIC DATAGRAM frame (RFC 9221); false when it could not be queued. Optional: HTTP/3 datagrams need it. */
+  sendDatagram?(data: Uint8Array): boolean;
 }
 
 /**
@@ -40,7 +42,21 @@ export type H3Event =
   /** The peer's GOAWAY (HTTP/3 only; from a client it carries a push id). */
   | { type: 'goaway'; id: bigint }
   /** We closed the connection with a protocol error; transport.close was already called. */
-  | { type: 'closed'; code: number; reason: string };
+  | { type: 'closed'; code: number; reason: string }
+  /**
+   * WebTransport (draft-ietf-webtrans-http3 §4.1, §4.2), only with H3Options.webTransport: the
+   * peer opened a stream whose header names `sessionId` (the CONNECT stream id). Its bytes
+   * follow as 'webtransport-data' events.
+   */
+  | { type: 'webtransport-stream'; streamId: number; sessionId: number; bidirectional: boolean }
+  /** Payload bytes on a WebTransport stream (after its header); `fin` ends the peer's side. */
+  | { type: 'webtransport-data'; streamId: number; data: Uint8Array; fin: boolean }
+  /** The peer reset its side of a WebTransport stream (RESET_STREAM). */
+  | { type: 'webtransport-reset'; streamId: number; code: number }
+  /** The peer asked us to stop sending on a WebTransport stream (STOP_SENDING). */
+  | { type: 'webtransport-stop'; streamId: number; code: number }
+  /** An HTTP/3 Datagram (RFC 9297 §2.1) for the request stream `streamId`. */
+  | { type: 'datagram'; streamId: number; payload: Uint8Array };
 
 /** A server connection carrying requests on client-initiated bidirectional streams. */
 export interface RequestConnection {

@@ -16,8 +16,11 @@ export interface ResponseSink {
   sendInterim(status: number, headers: Array<[string, string]>): void;
   /** Sends the final status and headers; `end` when there is no body. */
   sendHead(status: number, headers: Array<[string, string]>, end: boolean): void;
-  /** Sends body bytes; resolves once the protocol can take more (backpressure). */
-  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Sends body bytes; resolves once the protocol can take more (backpressure), with false
+   * when the exchange is gone (the client cancelled or disconnected) and writing should stop.
+   */
+  write(chunk: Uint8Array): Promise<void | boolean>;
   /** Ends the response, with trailers when given. */
   end(trailers?: Array<[string, string]>): void;
   /** Aborts the response stream (reset) after an error mid-body. */

@@ -310,6 +310,13 @@ function createRequest(ctx: Context, socket: AdapterSocket): http.IncomingMessag
   req.method = r.method;
   req.url = r.target;
   const { headers, raw } = nodeHeaders(r.headers, r.authority);
+  // HTTP/2 and HTTP/3 frame the body and may send no Content-Length; Node code (type-is,
+  // body-parser) only reads bodies that HTTP/1.1 would announce: say it is chunked.
+  const bodyEnded = r.body.readableEnded || (r.body as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+  if (r.protocol !== 'http/1.1' && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined && !bodyEnded) {
+    headers['transfer-encoding'] = 'chunked';
+    raw.push('transfer-encoding', 'chunked');
+  }
   req.headers = headers;
   req.rawHeaders = raw;
 

@@ -17,6 +17,8 @@ function isStream(b: ResponseBody): b is Readable | AsyncIterable<Uint8Array> {
 export function applyError(ctx: Context, err: unknown): void {
   const status = err instanceof HttpError ? err.status : 500;
   const res = ctx.response;
+  // A body the error replaces may hold a file handle or socket: release it now.
+  if (res.body instanceof Readable) res.body.destroy();
   for (const name of [...res.headers].map(([n]) => n)) res.headers.delete(name);
   if (err instanceof HttpError && err.headers) for (const [k, v] of Object.entries(err.headers)) res.headers.set(k, v);
   ctx.status = status;
@@ -76,7 +78,11 @@ export async function respond(ctx: Context): Promise<void> {
   try {
     for await (const chunk of stream!) {
       const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
-      if (b.byteLength > 0) await sink.write(b);
+      if (b.byteLength > 0 && (await sink.write(b)) === false) {
+        // The client is gone: stop reading (and compressing) the rest.
+        if (stream instanceof Readable) stream.destroy();
+        return;
+      }
     }
   } catch (err) {
     sink.abort(err);

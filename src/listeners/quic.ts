@@ -225,10 +225,11 @@ export class QuicListener {
         if (!ex.cancelled) session.sendHeaders(id, head(status, headers), end);
       },
       write: async (chunk) => {
-        if (ex.cancelled) return;
+        if (ex.cancelled) return false;
         if (hold) [chunk, held] = [held ?? new Uint8Array(0), chunk];
         if (chunk.byteLength > 0) session.sendData(id, chunk, false);
         if (stream.writableLength > HIGH_WATER) await stream.drained();
+        return !ex.cancelled;
       },
       end: (trailers) => {
         if (ex.cancelled) return;

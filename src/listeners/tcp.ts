@@ -30,7 +30,7 @@ export interface TcpListenerOptions {
   /** Idle connections (HTTP/1.1 keep-alive, HTTP/2 without open streams) close after this. */
   keepAliveTimeoutMs?: number;
   requestTimeoutMs?: number;
-  /** HTTP/1.1: header fields beyond this count are dropped by node (the pipeline then answers 431). */
+  /** HTTP/1.1: header fields beyond this count are dropped by node; 0 keeps them all. */
   maxHeadersCount?: number;
   /** Most open connections; beyond it new sockets are closed at once. Default unlimited. */
   maxConnections?: number;
@@ -73,13 +73,13 @@ export class TcpListener {
         allowHTTP1: true,
         // Large enough that the pipeline sees oversized header sections and answers 431
         // (nghttp2 would otherwise reset the stream without a response).
-        maxHeaderListPairs: Math.max(128, (options.maxHeadersCount ?? 101) * 2 + 8),
+        maxHeaderListPairs: Math.max(128, maxHeaderSize >> 4),
         settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 100, maxHeaderListSize: maxHeaderSize * 2 + 1024 },
         maxSessionMemory: 64,
-        connectionsCheckingInterval,
-      } as http2.SecureServerOptions, handler);
-      // HTTP/1.1 over this server reads the parser limit from the server object.
-      (this.server as unknown as { maxHeaderSize: number }).maxHeaderSize = maxHeaderSize;
+      }, handler);
+      // HTTP/1.1 over this server reads the parser limit and the timeout-checking period
+      // from the server object (the period when it starts listening).
+      Object.assign(this.server, { maxHeaderSize, connectionsCheckingInterval });
       this.server.on('session', (session: http2.ServerHttp2Session) => this.trackSession(session));
       this.server.on('tlsClientError', () => this.handshakeFailures++);
     } else {

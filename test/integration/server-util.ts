@@ -48,7 +48,8 @@ export async function h2(origin: string, headers: http2.OutgoingHttpHeaders, bod
 /** One HTTP/2 request on an existing session; a reset stream resolves with `error`. */
 export function h2On(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: string | Buffer): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    session.once('error', reject);
+    const onError = (e: Error): void => reject(e);
+    session.once('error', onError);
     const stream = session.request(headers, { endStream: body === undefined });
     let status = 0;
     let head: Record<string, string | string[] | undefined> = {};
@@ -58,6 +59,7 @@ export function h2On(session: http2.ClientHttp2Session, headers: http2.OutgoingH
       head = h as Record<string, string | string[] | undefined>;
     });
     stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('close', () => session.off('error', onError));
     stream.on('end', () => resolve({ status, headers: head, body: Buffer.concat(chunks).toString() }));
     stream.on('error', (e: Error) => resolve({ status, headers: head, body: Buffer.concat(chunks).toString(), error: (e as NodeJS.ErrnoException).code ?? e.message }));
     if (body !== undefined) stream.end(body);

@@ -46,7 +46,8 @@ export function bodyParser(options: BodyParserOptions = {}): (ctx: Context, next
   const strict = options.strict ?? false;
 
   return async (ctx, next) => {
-    if (!hasBody(ctx)) return next();
+    const present = hasBody(ctx);
+    if (present === false) return next();
     const { type, params } = parseMediaType(ctx.get('content-type'));
     const kind = (json && (type === 'application/json' || type.endsWith('+json'))) ? 'json'
       : msgpack && MSGPACK_TYPES.has(type) ? 'msgpack'
@@ -54,7 +55,7 @@ export function bodyParser(options: BodyParserOptions = {}): (ctx: Context, next
       : undefined;
     if (!kind) {
       // RFC 9110 §15.5.16: 415 for content in a format the resource does not accept.
-      if (strict) throw unsupported(ctx, type ? `unsupported media type ${type}` : 'missing Content-Type');
+      if (strict && (present === true || await peekContent(ctx.request.body))) throw unsupported(ctx, type ? `unsupported media type ${type}` : 'missing Content-Type');
       return next();
     }
     const declared = Number(ctx.get('content-length') ?? 0);
@@ -68,14 +69,31 @@ export function bodyParser(options: BodyParserOptions = {}): (ctx: Context, next
   };
 }
 
-function hasBody(ctx: Context): boolean {
+/** true / false when the framing says; 'unknown' on HTTP/2 and HTTP/3 without Content-Length. */
+function hasBody(ctx: Context): boolean | 'unknown' {
   const cl = ctx.get('content-length');
-  // RFC 9112 §6.3: with Content-Length the body is exactly that long; Transfer-Encoding means one follows.
+  // RFC 9112 §6.3: with Content-Length the body is exactly that long; Transfer-Encoding means
+  // one follows; an HTTP/1.1 request with neither has none.
   if (cl !== undefined) return Number(cl) > 0;
   if (ctx.get('transfer-encoding') !== undefined) return true;
-  // HTTP/2 and HTTP/3 need neither: there a body is assumed when a Content-Type announces
-  // one (RFC 9110 §8.3: a sender of content SHOULD send Content-Type).
-  return ctx.protocol !== 'http/1.1' && ctx.get('content-type') !== undefined;
+  if (ctx.protocol === 'http/1.1' || ctx.protocol === 'hq') return false;
+  // HTTP/2 and HTTP/3 need neither: only the end of the stream tells.
+  return ctx.method === 'GET' || ctx.method === 'HEAD' ? false : 'unknown';
+}
+
+/** Waits for the first body bytes or the end, leaving the bytes in the stream. */
+function peekContent(body: Readable): Promise<boolean> {
+  if (body.readableEnded || body.destroyed) return Promise.resolve(false);
+  if (body.readableLength > 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      body.off('readable', done);
+      body.off('error', done);
+      resolve(body.readableLength > 0);
+    };
+    body.on('readable', done);
+    body.on('error', done);
+  });
 }
 
 function tooLarge(limit: number): HttpError {

@@ -12,8 +12,9 @@ export interface ProxyOptions {
   /** Send the client's Host to the upstream instead of the upstream's own. Default false. */
   preserveHost?: boolean;
   /**
-   * How long the upstream may stay silent: to connect and answer with its headers (504
-   * after that), and between body chunks once it is answering (the response is aborted).
+   * How long the exchange may stall: connecting, then between request body chunks sent and
+   * until the response headers (504 after that), then between response body chunks (the
+   * response is aborted).
    * Default 60 s, as nginx's proxy_read_timeout.
    */
   timeoutMs?: number;
@@ -276,6 +277,7 @@ export function proxy(upstream: string | URL, options: ProxyOptions = {}): Proxy
       upReq.destroy();
       fail(err instanceof HttpError ? err : new HttpError(400, 'request body failed', { code: 'HARRIER_ERR_REQUEST_BODY', cause: err }));
     });
+    req.body.on('data', arm); // an upload in progress is not a silent upstream
     req.body.pipe(upReq);
   });
 

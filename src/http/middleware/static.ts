@@ -70,6 +70,7 @@ export function staticFiles(root: string, options: StaticOptions = {}): (ctx: Co
     try {
       base = await realRoot();
     } catch {
+      rootReal = undefined; // the root may appear later
       return null;
     }
     const candidate = path.join(base, ...segments);

@@ -1,0 +1,304 @@
+'use strict';
+/**
+ * Reads packet captures with tshark (decrypting with the key log) and judges them as the
+ * runner's testcases_quic.py does. tshark prints one line per UDP datagram; the QUIC packets
+ * coalesced in it are rebuilt from the aggregated fields (header forms, long header types,
+ * connection IDs, lengths).
+ */
+const { execFile } = require('node:child_process');
+const fs = require('node:fs');
+
+const FIELDS = [
+  'frame.number', 'frame.time_relative', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst', 'udp.srcport', 'udp.dstport', 'udp.length',
+  'quic.header_form', 'quic.long.packet_type', 'quic.version', 'quic.scid', 'quic.dcid', 'quic.key_phase', 'quic.packet_length',
+  'quic.token_length', 'quic.token', 'quic.retry_token', 'quic.frame_type', 'tls.handshake.type', 'tls.handshake.ciphersuite',
+  'quic.crypto.offset', 'quic.crypto.length', 'quic.path_challenge.data', 'quic.path_response.data',
+  'tls.quic.parameter.initial_max_streams_bidi', 'ip.dsfield.ecn', 'quic.ack.ect0_count', 'quic.ack.ect1_count',
+];
+
+/** tshark's long header packet types (QUIC v1). */
+const INITIAL = 0;
+const ZERO_RTT = 1;
+const HANDSHAKE = 2;
+const RETRY = 3;
+
+const list = (s) => (s === '' || s === undefined ? [] : s.split('|'));
+const num = (s) => (s.startsWith('0x') ? parseInt(s, 16) : Number(s));
+
+/**
+ * Reads a capture. `serverPort` tells the direction. Resolves to an array of datagrams:
+ * { n, t, fromServer, src, dst, sport, dport, v6, udpLen, packets: [{ long, type, version, scid, dcid, length }],
+ *   keyPhase, frameTypes, hsTypes, ciphers, tokenLengths, tokens, retryTokens, cryptoEnds,
+ *   challenges, responses, maxStreamsBidi, ecn, ackEcn }
+ */
+function readTrace(pcap, keylog, serverPort = 443) {
+  return new Promise((resolve, reject) => {
+    if (!fs.existsSync(pcap)) return reject(new Error(`no capture ${pcap}`));
+    const args = ['-r', pcap, '-n', '-Y', 'quic', '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=|'];
+    if (keylog) args.push('-o', `tls.keylog_file:${keylog}`);
+    for (const f of FIELDS) args.push('-e', f);
+    execFile('tshark', args, { maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`tshark failed: ${stderr || err.message}`));
+      const frames = [];
+      for (const line of stdout.split('\n')) {
+        if (!line) continue;
+        const c = line.split('\t');
+        const get = (name) => c[FIELDS.indexOf(name)] ?? '';
+        const forms = list(get('quic.header_form'));
+        const types = list(get('quic.long.packet_type')).map(Number);
+        const versions = list(get('quic.version'));
+        const scids = list(get('quic.scid'));
+        const dcids = list(get('quic.dcid'));
+        const lengths = list(get('quic.packet_length')).map(Number);
+        const packets = [];
+        let li = 0;
+        forms.forEach((f, i) => {
+          const long = f === '1' || f === 'True';
+          const p = { long, length: lengths[i] ?? 0, dcid: dcids[i] };
+          if (long) {
+            p.type = types[li];
+            p.version = versions[li] !== undefined ? num(versions[li]) : undefined;
+            p.scid = scids[li];
+            li++;
+          }
+          packets.push(p);
+        });
+        const sport = Number(get('udp.srcport'));
+        const v6 = get('ipv6.src') !== '';
+        frames.push({
+          n: Number(get('frame.number')),
+          t: Number(get('frame.time_relative')),
+          fromServer: sport === serverPort,
+          src: v6 ? get('ipv6.src') : get('ip.src'),
+          dst: v6 ? get('ipv6.dst') : get('ip.dst'),
+          sport,
+          dport: Number(get('udp.dstport')),
+          v6,
+          udpLen: Number(get('udp.length')),
+          packets,
+          keyPhase: list(get('quic.key_phase')).map((k) => (k === '1' || k === 'True' ? 1 : 0)),
+          frameTypes: list(get('quic.frame_type')).map(Number),
+          hsTypes: list(get('tls.handshake.type')).map(Number),
+          ciphers: list(get('tls.handshake.ciphersuite')).map(num),
+          tokenLengths: list(get('quic.token_length')).map(Number),
+          tokens: list(get('quic.token')),
+          retryTokens: list(get('quic.retry_token')),
+          cryptoEnds: (() => {
+            const o = list(get('quic.crypto.offset')).map(Number);
+            const l = list(get('quic.crypto.length')).map(Number);
+            return o.map((x, i) => x + (l[i] ?? 0));
+          })(),
+          challenges: list(get('quic.path_challenge.data')),
+          responses: list(get('quic.path_response.data')),
+          maxStreamsBidi: list(get('tls.quic.parameter.initial_max_streams_bidi')).map(Number),
+          ecn: Number(get('ip.dsfield.ecn') || 0),
+          ackEcn: get('quic.ack.ect0_count') !== '' || get('quic.ack.ect1_count') !== '',
+        });
+      }
+      resolve(frames);
+    });
+  });
+}
+
+const hasType = (f, type) => f.packets.some((p) => p.long && p.type === type);
+const fail = (reason) => ({ ok: false, reason });
+const pass = (detail) => ({ ok: true, detail });
+
+/** Distinct SCIDs of the server's Initial packets: one per handshake. */
+function handshakeCids(server) {
+  const cids = [];
+  for (const f of server) {
+    if (!f.fromServer) continue;
+    for (const p of f.packets) if (p.long && p.type === INITIAL && p.scid && !cids.includes(p.scid)) cids.push(p.scid);
+  }
+  return cids;
+}
+
+function versions(server) {
+  const v = new Set();
+  for (const f of server) if (f.fromServer) for (const p of f.packets) if (p.long && p.type === INITIAL && p.version !== undefined) v.add(p.version);
+  return [...v];
+}
+
+const handshakes = (want) => ({ server }) => {
+  const n = handshakeCids(server).length;
+  const vs = versions(server);
+  if (vs.length !== 1 || vs[0] !== 1) return fail(`server Initial versions ${JSON.stringify(vs.map((x) => `0x${x.toString(16)}`))}, expected only 0x1`);
+  return n === want ? pass(`${n} handshake${n === 1 ? '' : 's'}`) : fail(`expected ${want} handshake${want === 1 ? '' : 's'}, saw ${n}`);
+};
+
+const CHECKS = {
+  handshakes1: handshakes(1),
+  handshakes2: handshakes(2),
+  handshakes50: handshakes(50),
+
+  noRetry({ client }) {
+    const n = client.filter((f) => f.fromServer && hasType(f, RETRY)).length;
+    return n === 0 ? pass('no Retry') : fail(`${n} Retry packets, none expected`);
+  },
+
+  retryToken({ client }) {
+    const tokens = new Set();
+    for (const f of client) if (f.fromServer && hasType(f, RETRY)) for (const t of f.retryTokens) tokens.add(t.replace(/:/g, ''));
+    if (tokens.size === 0) return fail('no Retry packet');
+    for (const f of client) {
+      if (f.fromServer) continue;
+      for (const t of f.tokens) if (tokens.has(t.replace(/:/g, ''))) return pass(`Retry sent, its token (${t.length / 2} bytes) came back in an Initial`);
+    }
+    return fail('no client Initial carried the Retry token');
+  },
+
+  clientHellos2({ client }) {
+    // A client property the runner checks too: the long RTT makes the client retransmit
+    // its Initial before the server's first flight arrives.
+    const firstServer = client.find((f) => f.fromServer);
+    const before = client.filter((f) => !f.fromServer && hasType(f, INITIAL) && (!firstServer || f.n < firstServer.n)).length;
+    return before >= 2 ? pass(`${before} client Initials before the server's first flight`) : fail(`expected at least 2 ClientHellos, saw ${before}`);
+  },
+
+  chachaOnly({ client }) {
+    const offered = new Set();
+    for (const f of client) if (!f.fromServer && f.hsTypes.includes(1)) for (const c of f.ciphers) offered.add(c);
+    const list = [...offered].map((c) => `0x${c.toString(16)}`);
+    return offered.size === 1 && offered.has(0x1303) ? pass('only TLS_CHACHA20_POLY1305_SHA256 offered') : fail(`client offered ${list.join(',') || 'nothing visible'}`);
+  },
+
+  streamLimit1000({ client }) {
+    const limits = client.filter((f) => f.fromServer).flatMap((f) => f.maxStreamsBidi);
+    if (limits.length === 0) return fail("couldn't read the server's initial_max_streams_bidi");
+    const max = Math.max(...limits);
+    return max <= 1000 ? pass(`initial_max_streams_bidi ${max}`) : fail(`initial_max_streams_bidi ${max} > 1000`);
+  },
+
+  resumedWithoutCertificate({ client }) {
+    const cids = [];
+    const cert = new Map();
+    for (const f of client) {
+      if (!f.fromServer) continue;
+      for (const p of f.packets) {
+        if (!(p.long && p.type === HANDSHAKE)) continue;
+        if (!cids.includes(p.scid)) cids.push(p.scid);
+        if (f.hsTypes.includes(11)) cert.set(p.scid, true);
+      }
+    }
+    if (cids.length < 2) return fail(`saw Handshake packets of ${cids.length} connection(s)`);
+    if (!cert.get(cids[0])) return fail('no Certificate in the first handshake (keys missing?)');
+    if (cert.get(cids[cids.length - 1])) return fail('Certificate sent in the second handshake: not resumed');
+    return pass('Certificate only in the first handshake');
+  },
+
+  zeroRtt({ client, server }) {
+    const scidLen = (handshakeCids(server)[0] ?? '').length / 2 || 16;
+    let zero = 0;
+    let oneRtt = 0;
+    for (const f of client) {
+      if (f.fromServer) continue;
+      for (const p of f.packets) {
+        if (p.long && p.type === ZERO_RTT) zero += p.length;
+        if (!p.long) oneRtt += Math.max(0, p.length - (1 + scidLen + 2 + 16));
+      }
+    }
+    if (zero === 0) return fail('client sent no 0-RTT data');
+    // The runner: 1-RTT payload from the client at most half the 40 x 250-byte file names.
+    if (oneRtt > 0.5 * 250 * 40) return fail(`client sent ${oneRtt} bytes in 1-RTT packets (requests not in 0-RTT?)`);
+    return pass(`${zero} bytes of 0-RTT, ${oneRtt} bytes of client 1-RTT payload`);
+  },
+
+  keyUpdate({ client, server }) {
+    const c = [0, 0];
+    const s = [0, 0];
+    for (const f of client) if (!f.fromServer) for (const k of f.keyPhase) c[k]++;
+    for (const f of server) if (f.fromServer) for (const k of f.keyPhase) s[k]++;
+    const detail = `client key phases 0/1: ${c[0]}/${c[1]}, server: ${s[0]}/${s[1]}`;
+    return c[1] > 0 && s[1] > 0 ? pass(detail) : fail(`expected key phase 1 from both: ${detail}`);
+  },
+
+  ecn({ client, server }) {
+    const marked = (frames, fromServer) => frames.filter((f) => f.fromServer === fromServer && (f.ecn === 1 || f.ecn === 2)).length;
+    const acks = (frames, fromServer) => frames.some((f) => f.fromServer === fromServer && f.ackEcn);
+    const ok = marked(client, false) > 0 && marked(server, true) > 0 && acks(server, true) && acks(client, false);
+    return ok ? pass('ECT marks and ACK-ECN both ways') : fail('missing ECT marks or ACK-ECN counts');
+  },
+
+  amplification({ server }, ctx) {
+    const cryptoMax = Math.max(0, ...server.filter((f) => f.fromServer && hasType(f, HANDSHAKE)).flatMap((f) => f.cryptoEnds));
+    const want = Math.floor(ctx.chainDerBytes * 0.9);
+    if (cryptoMax < want) return fail(`server sent ${cryptoMax} bytes of Handshake CRYPTO, the 9-certificate chain is ${ctx.chainDerBytes}`);
+    const serverCids = new Set(handshakeCids(server));
+    let allowed = 0;
+    let tolerance = 0;
+    let clientSent = 0;
+    let serverSent = 0;
+    for (const f of server) {
+      const first = f.packets[0];
+      if (first && first.long && first.version === 0) return fail('unexpected Version Negotiation packet');
+      const size = f.udpLen - 8;
+      if (!f.fromServer) {
+        if (hasType(f, HANDSHAKE)) return pass(`before address validation: client ${clientSent} bytes, server ${serverSent} bytes, CRYPTO ${cryptoMax}`);
+        if (first && first.long && first.type === INITIAL) {
+          if (serverCids.has(first.dcid)) return pass(`address validated by the server's CID; client ${clientSent}, server ${serverSent} bytes`);
+          clientSent += size;
+          allowed += 3 * size;
+          tolerance += 4 * size;
+        }
+      } else {
+        serverSent += size;
+        if (size >= tolerance) return fail(`server sent ${serverSent} bytes against ${clientSent} from the client before validation (over 4x)`);
+        allowed -= size;
+        tolerance -= size;
+      }
+    }
+    return fail('the client never sent a Handshake packet');
+  },
+
+  ipv6Only({ server }) {
+    const v4 = server.filter((f) => f.fromServer && !f.v6).length;
+    return v4 === 0 ? pass('server sent IPv6 only') : fail(`server sent ${v4} IPv4 datagrams`);
+  },
+
+  version2({ server }) {
+    const vs = versions(server);
+    return vs.includes(0x6b3343cf) ? pass('QUIC v2') : fail(`versions ${vs.map((v) => v.toString(16))}`);
+  },
+
+  addressChanged({ server }) {
+    const addrs = new Set(server.filter((f) => f.fromServer).map((f) => f.dst));
+    return addrs.size > 1 ? pass(`server saw client addresses ${[...addrs].join(', ')}`) : fail('server saw a single client address');
+  },
+
+  pathValidation({ server }) {
+    const out = server.filter((f) => f.fromServer);
+    const ports = new Set(out.map((f) => `${f.dst}:${f.dport}`));
+    if (ports.size <= 1) return fail('server saw a single client address and port: no rebinding happened');
+    let last;
+    let migrations = 0;
+    for (const f of out) {
+      const cur = `${f.dst}:${f.dport}`;
+      if (last === undefined) {
+        last = cur;
+        continue;
+      }
+      if (cur !== last) {
+        last = cur;
+        migrations++;
+        if (f.challenges.length === 0) return fail(`first server packet to ${cur} (frame ${f.n}) has no PATH_CHALLENGE`);
+      }
+    }
+    const challenges = new Set(out.flatMap((f) => f.challenges));
+    if (challenges.size < migrations) return fail(`${migrations} migrations but ${challenges.size} distinct PATH_CHALLENGEs`);
+    const responses = new Set(server.filter((f) => !f.fromServer).flatMap((f) => f.responses));
+    const unanswered = [...challenges].filter((c) => !responses.has(c));
+    if (unanswered.length > 0) return fail(`${unanswered.length} PATH_CHALLENGE(s) without PATH_RESPONSE`);
+    return pass(`${migrations} path changes, each validated (${challenges.size} challenges answered)`);
+  },
+};
+
+/** Goodput as the runner measures it: file bits over first-to-last server 1-RTT packet. */
+function goodputKbps(client, bytes) {
+  const times = client.filter((f) => f.fromServer && f.packets.some((p) => !p.long)).map((f) => f.t);
+  if (times.length < 2) return undefined;
+  const ms = (times[times.length - 1] - times[0]) * 1000;
+  return ms > 0 ? Math.round((8 * bytes) / ms) : undefined;
+}
+
+module.exports = { readTrace, CHECKS, goodputKbps, handshakeCids };

@@ -1,0 +1,73 @@
+/**
+ * WebTransport in the pipeline. An extended CONNECT with `:protocol webtransport` runs through
+ * the middleware like any request (method CONNECT); `webTransportSession(ctx)` gives its
+ * pending session. A 2xx response accepts the session (the CONNECT stream stays open for it);
+ * any other status rejects it. `webTransport(path, handler)` packages that as a route.
+ */
+import type { Context } from '../http/context';
+import type { Request } from '../http/context';
+import type { Handler } from '../http/app';
+import type { WebTransportSession } from './session';
+
+const sessions = new WeakMap<Request, WebTransportSession>();
+
+/** @internal the listener ties a pending session to its CONNECT request. */
+export function attachWebTransportSession(request: Request, session: WebTransportSession): void {
+  sessions.set(request, session);
+}
+
+/** The pending or open WebTransport session of this request (an extended CONNECT), if any. */
+export function webTransportSession(ctx: Context): WebTransportSession | undefined {
+  return sessions.get(ctx.request);
+}
+
+/**
+ * Accepts the session of this request now: the 200 response goes out at once and the
+ * CONNECT stream stays open. Later changes to ctx.response are ignored. Returns the session.
+ */
+export function acceptWebTransport(ctx: Context): WebTransportSession {
+  const session = webTransportSession(ctx);
+  if (!session) throw Object.assign(new Error('not a WebTransport request'), { code: 'HARRIER_ERR_NOT_WEBTRANSPORT' });
+  if (session.readyState !== 'pending' || ctx.response.headersSent) return session;
+  ctx.status = 200;
+  ctx.response.headersSent = true;
+  ctx.response._sink.sendHead(200, ctx.response.headers.toList(), false);
+  return session;
+}
+
+/** Runs for each accepted session; the session lives on after it returns, until closed. */
+export type WebTransportHandler = (session: WebTransportSession, ctx: Context) => unknown;
+
+export interface WebTransportRouteOptions {
+  /**
+   * Decides on each session before it opens: true (or a 2xx status) accepts, false rejects with
+   * 403, another number rejects with that status. Default: accept. draft-ietf-webtrans-http3
+   * §3.3: a server MUST check the Origin header of browser sessions (`ctx.get('origin')`).
+   */
+  accept?: (ctx: Context, session: WebTransportSession) => boolean | number | Promise<boolean | number>;
+}
+
+/**
+ * A route for WebTransport sessions at `path` (exact, or a prefix when it ends in `*`):
+ * `server.use(webTransport('/echo', webTransportEcho()))`. Other requests pass through.
+ * The exchange stays in flight (for graceful shutdown) until the session closes.
+ */
+export function webTransport(path: string, handler: WebTransportHandler, options: WebTransportRouteOptions = {}): Handler {
+  const prefix = path.endsWith('*') ? path.slice(0, -1) : undefined;
+  return async (ctx, next) => {
+    const session = webTransportSession(ctx);
+    const matches = prefix !== undefined ? ctx.path.startsWith(prefix) : ctx.path === path;
+    if (!session || !matches) return next();
+    const verdict = options.accept ? await options.accept(ctx, session) : true;
+    const ok = verdict === true || (typeof verdict === 'number' && verdict >= 200 && verdict < 300);
+    if (!ok) ctx.throw(typeof verdict === 'number' ? verdict : 403);
+    acceptWebTransport(ctx);
+    try {
+      await handler(session, ctx);
+    } catch (err) {
+      session.close({ closeCode: 0, reason: 'internal error' });
+      throw Object.assign(err as object, { expose: false });
+    }
+    await session.closed.catch(() => undefined);
+  };
+}
