@@ -20,7 +20,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { Topology, ADDR } = require('./lib/netns');
 const { TESTS, SHORT, LINK } = require('./lib/testcases');
-const { readTrace, CHECKS, goodputKbps } = require('./lib/trace');
+const { readTrace, CHECKS, goodputKbps, enrichFromClient, qlogKeyPhase1Sent } = require('./lib/trace');
 
 const ROOT = path.resolve(__dirname, '..');
 const QUIC_GO_VERSION = 'v0.65.0';
@@ -377,7 +377,11 @@ async function runCase(topo, workDir, test, clientName, opts) {
       readTrace(path.join(d.sim, 'trace_server.pcap'), keylog),
       readTrace(path.join(d.sim, 'trace_client.pcap'), keylog),
     ]);
-    const ctx = { chainDerBytes: cert.der };
+    if (test.checks.includes('pathValidation')) {
+      const n = enrichFromClient(serverTrace, clientTrace, path.join(d.sim, 'trace_server.pcap'), path.join(d.sim, 'trace_client.pcap'));
+      if (n > 0) result.details.push(`${n} server-capture datagrams read through the client capture`);
+    }
+    const ctx = { chainDerBytes: cert.der, clientQlogKeyPhase1: test.checks.includes('keyUpdate') ? qlogKeyPhase1Sent(path.join(d.clientLogs, 'qlog')) : 0 };
     for (const name of test.checks) {
       const r = CHECKS[name]({ server: serverTrace, client: clientTrace }, ctx);
       if (!r.ok) {
@@ -417,7 +421,8 @@ function markdown(report) {
   const cell = (r) => (r.status === 'pass' ? 'pass' : r.status === 'unsupported' ? 'unsupported' : '**FAIL**');
   const lines = [
     '# Interop matrix (docker-free harness)', '',
-    `Run ${report.date}, commit ${report.commit}, ${report.durationS} s. Server: Harrier (interop/run_endpoint.sh).`,
+    `Run ${report.date}, commit ${report.commit}, ${report.durationS} s. Server: Harrier (interop/run_endpoint.sh, build ${report.server}).`,
+    'Network: interop/relay.js between network namespaces (15 ms one way, 10 Mbit/s, 25-packet queue unless the test says otherwise).',
     `Clients: ${clients.map((c) => CLIENTS[c].label).join('; ')}.`, '',
     `| test | ${clients.join(' | ')} |`,
     `| --- | ${clients.map(() => '---').join(' | ')} |`,
@@ -524,7 +529,7 @@ async function main() {
   } catch { /* not a checkout */ }
   const summary = { pass: 0, fail: 0, unsupported: 0 };
   for (const r of results) summary[r.status]++;
-  const report = { date: new Date().toISOString(), commit, durationS: Math.round((Date.now() - began) / 1000), summary, results };
+  const report = { date: new Date().toISOString(), commit, server: dist, durationS: Math.round((Date.now() - began) / 1000), summary, results };
   if (opts.save) {
     fs.mkdirSync(opts.out, { recursive: true });
     const forFile = { ...report, results: results.map(({ dir, kept, ...r }) => r) };

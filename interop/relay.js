@@ -11,7 +11,8 @@
  * applied as packets enter the link: random loss (`dropRate` %, never more than `burst`
  * consecutive drops), random corruption (one payload byte flipped, same rule), a drop list
  * (1-based packet numbers), periodic blackholes of both directions, and NAT rebinding
- * (a new upstream port, or address and port, every `rebind.everyMs`).
+ * (a new upstream port, or address and port, every `rebind.everyMs`; as in the runner's
+ * ns-3 model, packets the server sends to an earlier binding still reach the client).
  *
  * Before listening it sends the runner's readiness probe to the server (1207-byte long header
  * packet, version 0x57414954, zero-length connection IDs, every 0.5 s) and waits for a
@@ -161,7 +162,8 @@ function openUpstream(flow) {
   const s = dgram.createSocket({ type, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
   s.on('error', (e) => process.stderr.write(`relay upstream ${address}: ${e.message}\n`));
   s.on('message', (msg) => {
-    if (flow.socket !== s) return; // an old NAT binding: the packet is lost
+    // As the runner's simulator: whatever the server sends reaches the client, also when
+    // addressed to an earlier binding (ns-3's rebind model rewrites every server packet).
     toClient.push(msg, type === 'udp6' ? 48 : 28, (d) => flow.listener.send(d, flow.client.port, flow.client.address));
   });
   s.bind({ address, port: 0 });
@@ -172,9 +174,8 @@ function rebind() {
   rebinds++;
   if (cfg.rebind.addr) addrIndex++;
   for (const flow of flows.values()) {
-    const old = flow.socket;
+    flow.old.push(flow.socket); // still delivers to the client; closed at exit
     flow.socket = openUpstream(flow);
-    old.close();
   }
   process.stderr.write(`relay: rebinding #${rebinds}${cfg.rebind.addr ? ' (address and port)' : ' (port)'}\n`);
 }
@@ -203,7 +204,7 @@ function listen() {
       const key = `${rinfo.address}|${rinfo.port}|${l.type}`;
       let flow = flows.get(key);
       if (!flow) {
-        flow = { type: l.type, listener: sock, client: { address: rinfo.address, port: rinfo.port }, socket: null };
+        flow = { type: l.type, listener: sock, client: { address: rinfo.address, port: rinfo.port }, socket: null, old: [] };
         flow.socket = openUpstream(flow);
         flows.set(key, flow);
       }

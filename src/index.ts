@@ -5,3 +5,5 @@ export { QuicListener, type QuicListenerOptions } from './listeners/quic';
 export { TcpListener, type TcpListenerOptions } from './listeners/tcp';
 export { QuicEndpoint, QuicConnection, QuicStream, QuicError } from './quic';
 export { loadOrCreateDevCertificate, createDevCertificate } from './tls/devcert';
+export * from './http/middleware';
+export { nodeHandler, type NodeRequestHandler } from './http/node-adapter';

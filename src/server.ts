@@ -444,7 +444,8 @@ function limitsMiddleware(l: typeof DEFAULT_LIMITS, onBodyBytes: (protocol: Prot
       await next();
     } finally {
       // The rate clock stops with the exchange, read to the end or not.
-      if (!guarded.readableEnded) guarded.destroy();
+      // ...unless someone is still reading it (a proxy streaming the upload on).
+      if (!guarded.readableEnded && !guarded.readableFlowing) guarded.destroy();
     }
   };
 }

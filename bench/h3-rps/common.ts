@@ -231,6 +231,7 @@ export function machineLine(extra: string[]): string {
     `Linux ${os.release()}`,
     `node ${process.version}`,
     ...extra,
+    `load average ${os.loadavg()[0].toFixed(2)} at start`,
     new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   ].join(', ');
 }
@@ -242,4 +243,28 @@ export function requireCommand(cmd: string, hint: string): void {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * CPU utilisation of a running process (1.0 = one core busy), sampled from 1 s after the
+ * start to its last reading while alive (every 250 ms): was the load generator the limit?
+ * NaN when it ran for less than about 1.5 s.
+ */
+export function sampleUtil(child: Child): Promise<number> {
+  return (async () => {
+    await sleep(1000);
+    if (!child.running) return NaN;
+    const a = procCpuSec(child.pid);
+    const ta = Date.now();
+    let last = NaN;
+    while (child.running) {
+      await sleep(250);
+      try {
+        if (child.running) last = (procCpuSec(child.pid) - a) / ((Date.now() - ta) / 1000);
+      } catch {
+        break; // exited between the check and the read
+      }
+    }
+    return last;
+  })().catch(() => NaN);
 }

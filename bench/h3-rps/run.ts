@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   Child, REPO, BODY_SIZE, commandVersion, fmt, freePort, machineLine, makeFixture, median, procCpuSec,
-  requireCommand, sleep, tcpOpen, waitFor, type Fixture, type ServerArgs,
+  requireCommand, sampleUtil, sleep, tcpOpen, waitFor, type Fixture, type ServerArgs,
 } from './common';
 import { ohaArgv, ohaFlavour, parseOha, type OhaFlavour, type OhaSummary } from './oha';
 
@@ -134,21 +134,11 @@ Promise<{ summary: OhaSummary; clientUtil: number; wallSec: number; serverCpuSec
   const t0 = process.hrtime.bigint();
   const cpu0 = sample ? procCpuSec(sample.pid) : 0;
   const oha = new Child(0, f.bin, ohaArgv(f, { url, durationSec, connections }));
-  let clientUtil = NaN;
-  const sampler = (async () => {
-    // oha's own CPU from 1 s in to 0.5 s before the end: is the client the bottleneck?
-    await sleep(1000);
-    if (!oha.running) return;
-    const a = procCpuSec(oha.pid);
-    const ta = Date.now();
-    await sleep(Math.max(500, (durationSec - 1.5) * 1000));
-    if (!oha.running) return;
-    clientUtil = (procCpuSec(oha.pid) - a) / ((Date.now() - ta) / 1000);
-  })().catch(() => undefined);
+  const sampler = sampleUtil(oha);
   const code = await oha.finish((durationSec + 30) * 1000);
   const serverCpuSec = sample ? procCpuSec(sample.pid) - cpu0 : NaN;
   const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
-  await sampler;
+  const clientUtil = await sampler;
   if (code !== 0) throw new Error(`oha exited ${code}: ${oha.stderr.trim().slice(-600)}`);
   return { summary: parseOha(oha.stdout), clientUtil, wallSec, serverCpuSec };
 }

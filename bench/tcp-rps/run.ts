@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  Child, REPO, BODY_SIZE, commandVersion, fmt, machineLine, makeFixture, median, procCpuSec, requireCommand, sleep,
+  Child, REPO, BODY_SIZE, commandVersion, fmt, machineLine, makeFixture, median, procCpuSec, requireCommand, sampleUtil, sleep,
   type Fixture, type ServerArgs,
 } from '../h3-rps/common';
 
@@ -135,20 +135,11 @@ Promise<{ s: ClientSummary; clientUtil: number; wallSec: number; serverCpuSec: n
   const cpu0 = pid ? procCpuSec(pid) : 0;
   const env = { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NO_COLOR: '1' };
   const client = new Child(0, cmd, argv, { env });
-  let clientUtil = NaN;
-  const sampler = (async () => {
-    await sleep(1000);
-    if (!client.running) return;
-    const a = procCpuSec(client.pid);
-    const ta = Date.now();
-    await sleep(Math.max(500, (sec - 1.5) * 1000));
-    if (!client.running) return;
-    clientUtil = (procCpuSec(client.pid) - a) / ((Date.now() - ta) / 1000);
-  })().catch(() => undefined);
+  const sampler = sampleUtil(client);
   const code = await client.finish((sec + 30) * 1000);
   const serverCpuSec = pid ? procCpuSec(pid) - cpu0 : NaN;
   const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
-  await sampler;
+  const clientUtil = await sampler;
   if (code !== 0) throw new Error(`${path.basename(cmd)} exited ${code}: ${client.stderr.trim().slice(-600)}`);
   return { s: parseClient(proto, client.stdout), clientUtil, wallSec, serverCpuSec };
 }

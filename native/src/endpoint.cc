@@ -351,7 +351,7 @@ Napi::Value Endpoint::StreamWrite(const Napi::CallbackInfo& info) {
   uint64_t err = 0;
   ssize_t n = quiche_conn_stream_send(c->q, sid, data, len, fin, &err);
   if (n == QUICHE_ERR_DONE) n = 0;
-  if (n == QUICHE_ERR_STREAM_STOPPED) {
+  if (n == QUICHE_ERR_STREAM_STOPPED && c->stops_reported.insert(sid).second) {
     Event e{kEvStopSending, c->handle};
     e.stream = sid;
     e.code = err;
@@ -597,8 +597,47 @@ void Endpoint::SendRaw(const uint8_t* data, size_t len, const sockaddr_storage* 
   socket_.Queue(data, len, *to, to_len);
 }
 
+// RFC 8999 §5.1 invariants: a long header's version and connection IDs (up to 255 bytes
+// each), readable whatever the version. False when the packet is too short to hold them.
+static bool InvariantHeader(const uint8_t* buf, size_t len, uint32_t* version, const uint8_t** dcid,
+                            size_t* dcid_len, const uint8_t** scid, size_t* scid_len) {
+  if (len < 7 || !(buf[0] & 0x80)) return false;
+  *version = (uint32_t(buf[1]) << 24) | (uint32_t(buf[2]) << 16) | (uint32_t(buf[3]) << 8) | buf[4];
+  *dcid_len = buf[5];
+  if (6 + *dcid_len + 1 > len) return false;
+  *dcid = buf + 6;
+  *scid_len = buf[6 + *dcid_len];
+  if (7 + *dcid_len + *scid_len > len) return false;
+  *scid = buf + 7 + *dcid_len;
+  return true;
+}
+
 void Endpoint::HandlePacket(uint8_t* buf, size_t len, const sockaddr_storage* from, socklen_t from_len) {
   packets_in_++;
+  {
+    // Versions we do not speak are answered from the invariant header alone: quiche's parser
+    // applies version 1's layout (token lengths, 20-byte IDs) and would refuse some of them.
+    uint32_t v;
+    const uint8_t *d, *sc;
+    size_t dl, sl;
+    if (InvariantHeader(buf, len, &v, &d, &dl, &sc, &sl) && !quiche_version_is_supported(v) &&
+        by_cid_.find(Key(d, dl)) == by_cid_.end()) {
+      // RFC 9000 §6.1: never answer a Version Negotiation packet (version 0) with one;
+      // §14.1: datagrams under 1200 bytes get no reply (amplification).
+      if (!server_config_ || closing_ || draining_ || v == 0 || len < QUICHE_MIN_CLIENT_INITIAL_LEN) {
+        packets_dropped_++;
+        return;
+      }
+      // RFC 9000 §6.1: answer with Version Negotiation, echoing the client's connection IDs
+      // (zero-length ones too: the interop runner's readiness probe uses them).
+      ssize_t n = quiche_negotiate_version(sc, sl, d, dl, send_scratch_.data(), send_scratch_.size());
+      if (n > 0) {
+        SendRaw(send_scratch_.data(), n, from, from_len);
+        vn_sent_++;
+      }
+      return;
+    }
+  }
   uint32_t version = 0;
   uint8_t type = 0;
   uint8_t scid[QUICHE_MAX_CONN_ID_LEN], dcid[QUICHE_MAX_CONN_ID_LEN], token[1024];
@@ -645,15 +684,8 @@ Conn* Endpoint::Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, s
     packets_dropped_++;
     return nullptr;
   }
-  if (!quiche_version_is_supported(version)) {
-    // RFC 9000 §6.1: answer an unsupported version with Version Negotiation, echoing
-    // the client's connection IDs (which may be zero-length).
-    ssize_t n = quiche_negotiate_version(scid, scid_len, dcid, dcid_len, send_scratch_.data(), send_scratch_.size());
-    if (n > 0) {
-      SendRaw(send_scratch_.data(), n, from, from_len);
-      socket_.Flush();
-      vn_sent_++;
-    }
+  if (!quiche_version_is_supported(version)) {  // answered in HandlePacket
+    packets_dropped_++;
     return nullptr;
   }
   // Only an Initial can open a connection; RFC 9000 §7.2: its DCID is at least 8 bytes.
@@ -667,7 +699,7 @@ Conn* Endpoint::Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, s
   if (retry_) {
     if (token_len == 0) {
       RandomBytes(new_scid, sizeof(new_scid));
-      std::string t = tokens_.Mint(peer, from_len, dcid, dcid_len, UnixSeconds());
+      std::string t = tokens_.Mint(peer, from_len, dcid, dcid_len, new_scid, sizeof(new_scid), UnixSeconds());
       ssize_t n = quiche_retry(scid, scid_len, dcid, dcid_len, new_scid, sizeof(new_scid),
                                reinterpret_cast<const uint8_t*>(t.data()), t.size(), version,
                                send_scratch_.data(), send_scratch_.size());
@@ -680,7 +712,7 @@ Conn* Endpoint::Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, s
     }
     // A forged, altered, replayed-from-elsewhere or expired token opens nothing.
     if (dcid_len != kLocalCidLen ||
-        !tokens_.Validate(token, token_len, peer, from_len, UnixSeconds(), retry_lifetime_s_, &odcid)) {
+        !tokens_.Validate(token, token_len, peer, from_len, dcid, dcid_len, UnixSeconds(), retry_lifetime_s_, &odcid)) {
       token_rejected_++;
       return nullptr;
     }
@@ -860,6 +892,28 @@ void Endpoint::Collect(Conn* c) {
       e.data.assign(read_scratch_.data(), read_scratch_.data() + n);
       events_.push_back(std::move(e));
     }
+    // A peer's STOP_SENDING leaves the stream in quiche's writable set; when the count of
+    // stopped streams grows, find the new ones (a write of nothing reports the peer's code).
+    quiche_stats st;
+    quiche_conn_stats(q, &st);
+    if (st.stopped_stream_count_remote > c->stops_seen) {
+      c->stops_seen = st.stopped_stream_count_remote;
+      quiche_stream_iter* wi = quiche_conn_writable(q);
+      uint64_t sid;
+      while (quiche_stream_iter_next(wi, &sid)) {
+        if (c->blocked.count(sid) || c->stops_reported.count(sid)) continue;
+        static const uint8_t kNothing = 0;
+        uint64_t err = 0;
+        if (quiche_conn_stream_send(q, sid, &kNothing, 0, false, &err) == QUICHE_ERR_STREAM_STOPPED) {
+          c->stops_reported.insert(sid);
+          Event e{kEvStopSending, c->handle};
+          e.stream = sid;
+          e.code = err;
+          events_.push_back(std::move(e));
+        }
+      }
+      quiche_stream_iter_free(wi);
+    }
     for (auto it = c->blocked.begin(); it != c->blocked.end();) {
       ssize_t cap = quiche_conn_stream_capacity(q, *it);
       if (cap == 0) {
@@ -869,6 +923,10 @@ void Endpoint::Collect(Conn* c) {
       uint64_t err = 0;
       static const uint8_t kNothing = 0;
       if (cap < 0 && quiche_conn_stream_send(q, *it, &kNothing, 0, false, &err) == QUICHE_ERR_STREAM_STOPPED) {
+        if (!c->stops_reported.insert(*it).second) {
+          it = c->blocked.erase(it);
+          continue;
+        }
         Event e{kEvStopSending, c->handle};
         e.stream = *it;
         e.code = err;

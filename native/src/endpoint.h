@@ -56,6 +56,8 @@ struct Conn {
   std::vector<std::string> cids;  // keys of this connection in the table
   std::unordered_set<uint64_t> blocked;  // streams waiting for send capacity
   std::unordered_set<uint64_t> paused;   // streams JS stopped reading (flow control)
+  std::unordered_set<uint64_t> stops_reported;  // STOP_SENDING already handed to JS
+  uint64_t stops_seen = 0;               // quiche's count of streams the peer stopped
   uint64_t deadline = UINT64_MAX;        // absolute, ns (monotonic)
   sockaddr_storage peer{};
   socklen_t peer_len = 0;

@@ -124,29 +124,33 @@ void RandomBytes(uint8_t* out, size_t len) {
 
 RetryTokens::RetryTokens() { RandomBytes(key_, sizeof(key_)); }
 
-std::string RetryTokens::Mac(const std::string& body, const sockaddr* peer, socklen_t peer_len) const {
-  std::string msg = body + AddressBytes(peer, peer_len);
+std::string RetryTokens::Mac(const std::string& body, const sockaddr* peer, socklen_t peer_len,
+                             const uint8_t* cid, size_t cid_len) const {
+  std::string msg = body + AddressBytes(peer, peer_len) + std::string(1, static_cast<char>(cid_len)) +
+                    std::string(reinterpret_cast<const char*>(cid), cid_len);
   uint8_t mac[32];
   HmacSha256(key_, sizeof(key_), reinterpret_cast<const uint8_t*>(msg.data()), msg.size(), mac);
   return std::string(reinterpret_cast<const char*>(mac), kMacLen);
 }
 
 std::string RetryTokens::Mint(const sockaddr* peer, socklen_t peer_len, const uint8_t* odcid,
-                              size_t odcid_len, uint64_t now_s) const {
+                              size_t odcid_len, const uint8_t* retry_scid, size_t retry_scid_len,
+                              uint64_t now_s) const {
   std::string body(1, static_cast<char>(kTokenMagic));
   for (int i = 7; i >= 0; i--) body.push_back(static_cast<char>(now_s >> (8 * i)));
   body.push_back(static_cast<char>(odcid_len));
   body.append(reinterpret_cast<const char*>(odcid), odcid_len);
-  return body + Mac(body, peer, peer_len);
+  return body + Mac(body, peer, peer_len, retry_scid, retry_scid_len);
 }
 
 bool RetryTokens::Validate(const uint8_t* token, size_t len, const sockaddr* peer, socklen_t peer_len,
-                           uint64_t now_s, uint64_t lifetime_s, std::string* odcid) const {
+                           const uint8_t* dcid, size_t dcid_len, uint64_t now_s, uint64_t lifetime_s,
+                           std::string* odcid) const {
   if (len < 1 + 8 + 1 + kMacLen || token[0] != kTokenMagic) return false;
   size_t odcid_len = token[9];
   if (odcid_len > 20 || len != 1 + 8 + 1 + odcid_len + kMacLen) return false;
   std::string body(reinterpret_cast<const char*>(token), len - kMacLen);
-  std::string mac = Mac(body, peer, peer_len);
+  std::string mac = Mac(body, peer, peer_len, dcid, dcid_len);
   uint8_t diff = 0;  // constant-time comparison
   for (size_t i = 0; i < kMacLen; i++) diff |= static_cast<uint8_t>(mac[i]) ^ token[len - kMacLen + i];
   if (diff != 0) return false;

@@ -216,8 +216,7 @@ export function nodeHandler(handler: NodeRequestHandler): Middleware<Context> {
       if (!headSent) {
         // The whole body is known: it goes out as bytes, with its Content-Length.
         finalChunk = chunk === undefined || chunk === null ? null : toBuffer(chunk, encoding as BufferEncoding | undefined);
-        res.writeHead(res.statusCode);
-        if (finalChunk !== null && discard()) ctx.response.body = null;
+        res.writeHead(res.statusCode); // respond() leaves the bytes out of HEAD, 204 and 304 answers
       } else if (chunk !== undefined && chunk !== null) {
         res.write(chunk, encoding as BufferEncoding);
       }
@@ -338,5 +337,9 @@ function createRequest(ctx: Context, socket: AdapterSocket): http.IncomingMessag
     });
   });
   body.once('error', (err) => req.destroy(err));
+  body.once('close', () => {
+    // Closed without its end (the exchange was torn down): the handler must not wait forever.
+    if (!body.readableEnded && !req.destroyed) req.destroy(Object.assign(new Error('request body closed before its end'), { code: 'ECONNRESET' }));
+  });
   return req;
 }

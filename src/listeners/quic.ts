@@ -5,6 +5,7 @@ import { App } from '../http/app';
 import { Context, Request, type Protocol, type ResponseSink } from '../http/context';
 import { Fields } from '../http/fields';
 import { QuicEndpoint, type QuicConnection, type QuicEndpointOptions, type QuicStream } from '../quic';
+import { WebTransportDriver, attachWebTransportSession, type WebTransportOptions, type WebTransportSession } from '../webtransport';
 
 /** Bytes queued per response stream before the writer waits for the connection. */
 const HIGH_WATER = 256 * 1024;
@@ -17,6 +18,12 @@ export interface QuicListenerOptions extends Omit<QuicEndpointOptions, 'alpn'> {
   hq?: boolean;
   /** Most concurrent requests per connection (QUIC bidirectional stream limit). Default 100. */
   maxConcurrentStreams?: number;
+  /**
+   * Serve WebTransport over HTTP/3 (extended CONNECT, HTTP datagrams, WebTransport streams):
+   * turns on QUIC datagrams and the HTTP/3 settings. Sessions reach the pipeline as CONNECT
+   * requests (see webTransport() in src/webtransport). Default off.
+   */
+  webtransport?: boolean | WebTransportOptions;
 }
 
 interface Exchange {
@@ -34,6 +41,8 @@ export class QuicListener {
   private readonly app: App;
   private readonly options: QuicListenerOptions;
   private readonly sessions = new Set<RequestConnection>();
+  /** WebTransport sessions per HTTP/3 connection (with options.webtransport). */
+  private readonly webtransport = new Set<WebTransportDriver>();
   /** Requests being answered, for graceful shutdown. */
   inFlight = 0;
   private idleWaiters: Array<() => void> = [];
@@ -42,10 +51,13 @@ export class QuicListener {
 
   static async listen(app: App, options: QuicListenerOptions): Promise<QuicListener> {
     const alpn = ['h3', ...(options.hq === false ? [] : ['hq-interop'])];
+    const wt = options.webtransport ? true : undefined;
     const endpoint = await QuicEndpoint.listen({
       initialMaxStreamsBidi: options.maxConcurrentStreams ?? 100,
-      initialMaxStreamsUni: 16,
+      // WebTransport: client uni streams carry data too, and datagrams must be on (RFC 9297 §2.1.1).
+      initialMaxStreamsUni: wt ? 100 : 16,
       ...options,
+      ...(wt ? { datagrams: true } : {}),
       alpn,
     });
     return new QuicListener(app, endpoint, options);
@@ -66,6 +78,7 @@ export class QuicListener {
   goaway(): void {
     this.draining = true;
     for (const s of this.sessions) s.goaway();
+    for (const w of this.webtransport) w.goaway();
   }
 
   /** Resolves when no request is in flight. */
@@ -84,9 +97,15 @@ export class QuicListener {
       conn.close(H3_NO_ERROR, 'server shutting down');
       return;
     }
+    // Our own streams (control, QPACK) report STOP_SENDING too (RFC 9114 §6.2.1).
+    const wired = new Set<number>();
     const transport: H3Transport = {
       write: (id, data, fin) => {
         const s = conn.stream(id);
+        if ((id & 1) === 1 && !wired.has(id)) {
+          wired.add(id);
+          s.on('stop', (code: number | bigint) => dispatch(session.receiveStopSending(id, Number(code))));
+        }
         if (!s.writeEnded) s.write(data, fin);
       },
       resetStream: (id, code) => {
@@ -100,20 +119,32 @@ export class QuicListener {
         else conn.nativeShutdown(id, 0, code);
       },
       close: (code, reason) => conn.close(code, reason),
+      sendDatagram: WebTransportDriver.datagramSender(conn),
     };
     const protocol: Protocol = conn.alpn === 'h3' ? 'h3' : 'hq';
-    const session: RequestConnection = protocol === 'h3'
-      ? new H3ServerConnection(transport, this.options.h3)
-      : new HqServerConnection(transport);
+    // WebTransport hook: the driver sees HTTP/3 events first (see src/webtransport/driver.ts).
+    const wtOptions = this.options.webtransport === true ? {} : this.options.webtransport || undefined;
+    const h3Options = wtOptions ? { webTransportMaxSessions: wtOptions.maxSessions ?? 16, ...this.options.h3 } : this.options.h3;
+    const h3 = protocol === 'h3' ? new H3ServerConnection(transport, h3Options) : undefined;
+    const session: RequestConnection = h3 ?? new HqServerConnection(transport);
+    const wt = h3 && wtOptions ? new WebTransportDriver(conn, h3, wtOptions) : undefined;
+    if (wt) {
+      this.webtransport.add(wt);
+      conn.on('datagram', (d: Buffer) => dispatch(h3!.receiveDatagram(d)));
+    }
     this.sessions.add(session);
     const exchanges = new Map<number, Exchange>();
     conn.on('close', () => {
+      if (wt) {
+        this.webtransport.delete(wt);
+        wt.closed('the connection closed');
+      }
       this.sessions.delete(session);
       for (const ex of exchanges.values()) this.cancel(ex);
       exchanges.clear();
     });
     const dispatch = (events: H3Event[]): void => {
-      for (const e of events) this.onEvent(conn, session, protocol, exchanges, e);
+      for (const e of events) if (!wt?.event(e)) this.onEvent(conn, session, protocol, exchanges, e, wt);
     };
     conn.on('stream', (s: QuicStream) => {
       s.on('data', (d: Buffer) => dispatch(session.receiveStreamData(s.id, d, false)));
@@ -124,10 +155,10 @@ export class QuicListener {
     session.start();
   }
 
-  private onEvent(conn: QuicConnection, session: RequestConnection, protocol: Protocol, exchanges: Map<number, Exchange>, e: H3Event): void {
+  private onEvent(conn: QuicConnection, session: RequestConnection, protocol: Protocol, exchanges: Map<number, Exchange>, e: H3Event, wt?: WebTransportDriver): void {
     switch (e.type) {
       case 'headers':
-        this.startRequest(conn, session, protocol, exchanges, e.streamId, e.headers, e.fin);
+        this.startRequest(conn, session, protocol, exchanges, e.streamId, e.headers, e.fin, wt);
         break;
       case 'data': {
         const ex = exchanges.get(e.streamId);
@@ -166,7 +197,11 @@ export class QuicListener {
   }
 
   private startRequest(conn: QuicConnection, session: RequestConnection, protocol: Protocol,
-    exchanges: Map<number, Exchange>, streamId: number, fields: Array<[string, string]>, fin: boolean): void {
+    exchanges: Map<number, Exchange>, streamId: number, fields: Array<[string, string]>, fin: boolean, wt?: WebTransportDriver): void {
+    // WebTransport hook: an extended CONNECT for a session (its capsules go to the session, not the body).
+    const wtSession: WebTransportSession | 'rejected' | undefined = wt?.connectRequest(streamId, fields);
+    if (wtSession === 'rejected') return;
+    if (wtSession) fin = true;
     const stream = conn.stream(streamId);
     const headers = new Fields();
     let method = 'GET';
@@ -195,11 +230,14 @@ export class QuicListener {
       method, target: path, headers, protocol, scheme, authority,
       remoteAddress: info.remoteAddress, remotePort: info.remotePort, body, trailers,
     });
-    const ctx = new Context(request, this.sink(session, protocol, stream, ex));
+    const baseSink = this.sink(session, protocol, stream, ex);
+    if (wtSession) attachWebTransportSession(request, wtSession);
+    const ctx = new Context(request, wtSession ? wt!.sink(wtSession, streamId, baseSink) : baseSink);
     this.inFlight++;
     void this.app.handle(ctx).finally(() => {
       exchanges.delete(streamId);
-      if (!ex.peerDone && !ex.cancelled) {
+      if (wtSession && !wtSession.accepted) wtSession._rejected(ctx.response.status);
+      if (!ex.peerDone && !ex.cancelled && !wtSession?.accepted) {
         // The handler answered without reading the whole body: stop the upload
         // (RFC 9114 §4.1.1 allows a complete response before the request ends).
         stream.stopSending(H3_NO_ERROR);

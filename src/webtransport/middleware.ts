@@ -66,7 +66,7 @@ export function webTransport(path: string, handler: WebTransportHandler, options
       await handler(session, ctx);
     } catch (err) {
       session.close({ closeCode: 0, reason: 'internal error' });
-      throw Object.assign(err as object, { expose: false });
+      throw err;
     }
     await session.closed.catch(() => undefined);
   };

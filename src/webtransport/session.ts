@@ -317,6 +317,7 @@ export class WebTransportSession {
   private readonly capsules = new CapsuleReader();
   private peerClose: WebTransportCloseInfo | undefined;
   private drainSent = false;
+  private wasAccepted = false;
   private resolveReady!: () => void;
   private rejectReady!: (e: unknown) => void;
   private resolveClosed!: (info: WebTransportCloseInfo) => void;
@@ -355,6 +356,11 @@ export class WebTransportSession {
   /** 'pending' until accepted, 'open', then 'closed'. */
   get readyState(): State {
     return this.state;
+  }
+
+  /** True once the session was accepted (even if it has closed since). */
+  get accepted(): boolean {
+    return this.wasAccepted;
   }
 
   /** Opens a bidirectional stream (signal 0x41 and the session id go first, draft §4.2). */
@@ -404,6 +410,7 @@ export class WebTransportSession {
   _accepted(): void {
     if (this.state !== 'pending') return;
     this.state = 'open';
+    this.wasAccepted = true;
     this.resolveReady();
   }
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { createServer, type Server } from '../../src';
-import { chromiumAvailable, forceQuicFlags, launchChromium, navigationProtocol, resourceProtocols, spkiHash, type BrowserSession } from '../helpers/browser';
+import { chromiumAvailable, forceQuicFlags, startEventLoopWatchdog, launchChromium, navigationProtocol, resourceProtocols, spkiHash, type BrowserSession } from '../helpers/browser';
 import { makeTestCert, type TestCert } from '../helpers/certs';
 
 /**
@@ -32,10 +32,12 @@ describe('browser: Alt-Svc discovery of HTTP/3 (headless Chromium)', function ()
   let server: Server;
   let port: number;
   let browser: BrowserSession;
+  let stopWatchdog: (() => void) | undefined;
   const seen: Array<{ target: string; protocol: string }> = [];
 
   before(async function () {
     if (!chromiumAvailable()) this.skip();
+    stopWatchdog = startEventLoopWatchdog(90_000, 'alt-svc');
     cert = makeTestCert();
     server = createServer({ endpoints: [{ host: '::', port: 0, protocols: ['h3', 'h2', 'http/1.1'] }], tls: { cert: cert.cert, key: cert.key } });
     server.use(async (ctx, next) => {
@@ -55,6 +57,7 @@ describe('browser: Alt-Svc discovery of HTTP/3 (headless Chromium)', function ()
   });
 
   after(async () => {
+    stopWatchdog?.();
     await browser?.close();
     await server?.close({ timeoutMs: 1000 });
     if (cert) fs.rmSync(cert.dir, { recursive: true, force: true });

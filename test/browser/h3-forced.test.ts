@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { createServer, type Server } from '../../src';
-import { chromiumAvailable, forceQuicFlags, launchChromium, navigationProtocol, resourceProtocols, spkiHash, type BrowserSession } from '../helpers/browser';
+import { chromiumAvailable, forceQuicFlags, startEventLoopWatchdog, launchChromium, navigationProtocol, resourceProtocols, spkiHash, type BrowserSession } from '../helpers/browser';
 import { makeTestCert, type TestCert } from '../helpers/certs';
 import { makeSite } from './site';
 
@@ -16,11 +16,13 @@ describe('browser: HTTP/3 forced (headless Chromium)', function () {
   let server: Server;
   let port: number;
   let browser: BrowserSession;
+  let stopWatchdog: (() => void) | undefined;
   const site = makeSite();
   const seen: Array<{ path: string; protocol: string }> = [];
 
   before(async function () {
     if (!chromiumAvailable()) this.skip();
+    stopWatchdog = startEventLoopWatchdog(90_000, 'h3-forced');
     cert = makeTestCert();
     server = createServer({ endpoints: [{ host: '::', port: 0, protocols: ['h3', 'h2', 'http/1.1'] }], tls: { cert: cert.cert, key: cert.key } });
     server.use(async (ctx, next) => {
@@ -45,6 +47,7 @@ describe('browser: HTTP/3 forced (headless Chromium)', function () {
   });
 
   after(async () => {
+    stopWatchdog?.();
     await browser?.close();
     await server?.close({ timeoutMs: 1000 });
     if (cert) fs.rmSync(cert.dir, { recursive: true, force: true });

@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /**
@@ -127,4 +128,37 @@ export async function resourceProtocols(page: Page): Promise<ResourceProtocol[]>
       return { name: e.name, path: u.pathname + u.search, initiatorType: e.initiatorType ?? '', nextHopProtocol: e.nextHopProtocol };
     });
   });
+}
+
+/**
+ * A watchdog on a worker thread for the browser tests: the server runs in the test process, so
+ * if its event loop stops turning (a native busy loop), mocha's own timeouts never fire and the
+ * run hangs for ever. When the main thread has not ticked for `stallMs`, the worker prints a
+ * diagnostic and kills the process, so the run fails instead. Returns a stop function.
+ */
+export function startEventLoopWatchdog(stallMs = 90_000, label = 'browser test'): () => void {
+  const beat = new Int32Array(new SharedArrayBuffer(4));
+  const start = Date.now();
+  const tick = (): void => { Atomics.store(beat, 0, Math.floor((Date.now() - start) / 1000)); };
+  tick();
+  const timer = setInterval(tick, 500);
+  timer.unref();
+  const worker = new Worker(`
+    const { workerData } = require('node:worker_threads');
+    const fs = require('node:fs');
+    const { beat, start, stallMs, label } = workerData;
+    setInterval(() => {
+      const last = start + Atomics.load(beat, 0) * 1000;
+      if (Date.now() - last > stallMs) {
+        fs.writeSync(2, '\\n[watchdog] ' + label + ': the main event loop has not turned for ' + Math.round((Date.now() - last) / 1000)
+          + ' s (a busy loop in native code?); killing pid ' + process.pid + '\\n');
+        process.kill(process.pid, 'SIGKILL');
+      }
+    }, 1000);
+  `, { eval: true, workerData: { beat, start, stallMs, label } });
+  worker.unref();
+  return () => {
+    clearInterval(timer);
+    void worker.terminate();
+  };
 }

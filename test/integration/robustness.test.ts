@@ -49,11 +49,16 @@ function hostileMix(rng: Rng): Hostile[] {
  * header, at least 1200 bytes, a version that is neither 1 nor 0 (never answer a VN with a VN),
  * connection IDs a v1 server can read. Random bytes sometimes qualify: they may be answered.
  */
+/**
+ * RFC 8999 §5.1 / RFC 9000 §6.1: a long header of another version (not 0, which is a VN
+ * itself), in a datagram of at least 1200 bytes, with both connection IDs (up to 255 bytes
+ * each) inside the datagram, may be answered with Version Negotiation.
+ */
 function mayGetVersionNegotiation(d: Buffer): boolean {
   if (d.length < 1200 || (d[0] & 0x80) === 0) return false;
   const version = d.readUInt32BE(1);
   if (version === 0 || version === QUIC_V1) return false;
-  return d[5] <= 20 && d.length > 6 + d[5] && d[6 + d[5]] <= 20;
+  return d.length >= 7 + d[5] && d.length >= 7 + d[5] + d[6 + d[5]];
 }
 
 describe('robustness: hostile UDP datagrams during a transfer', function () {
