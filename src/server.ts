@@ -497,6 +497,8 @@ function guardBody(body: Readable, l: typeof DEFAULT_LIMITS, onBytes: (n: number
     timer.unref();
   }
   body.on('error', (e) => guard.destroy(e));
+  // Errors reach whoever reads the body; an unread body must not raise an uncaught error.
+  guard.on('error', () => {});
   guard.on('close', () => clearInterval(timer));
   return body.pipe(guard);
 }

@@ -157,20 +157,24 @@ async function runOnce(mode: Mode, round: number, fx: Fixture, f: OhaFlavour, o:
     const r = await load(f, s.url, o.duration, o.connections, { pid: s.pid });
     if (!server.running) throw new Error(`server died: ${server.stderr.slice(-600)}`);
     run.requests = r.summary.ok;
-    run.rps = r.summary.ok / r.summary.totalSec;
+    // oha's total includes waiting for the server to close the connections after the
+    // deadline (see harrier-server.ts): the load itself lasted the -z duration.
+    const loadSec = Math.min(r.summary.totalSec, o.duration);
+    run.rps = r.summary.ok / loadSec;
     run.errors = r.summary.errors;
     run.deadlineAborts = r.summary.deadlineAborts;
     if (Object.keys(r.summary.errorKinds).length) run.errorKinds = r.summary.errorKinds;
     run.serverCpuSec = r.serverCpuSec;
     run.cpuUsPerReq = (r.serverCpuSec * 1e6) / r.summary.ok;
-    run.serverUtil = r.serverCpuSec / r.wallSec;
+    run.serverUtil = r.serverCpuSec / Math.min(r.wallSec, o.duration);
     run.clientUtil = r.clientUtil;
     run.p50ms = r.summary.p50ms;
     run.p99ms = r.summary.p99ms;
     run.ok = r.summary.ok > 0;
     if (!run.ok) run.error = `no 200 responses: ${JSON.stringify(r.summary.status)} ${JSON.stringify(r.summary.errorKinds)}`.slice(0, 300);
   } catch (err) {
-    run.error = (err as Error).message.slice(0, 400);
+    const died = server && !server.running ? ` (server exited ${server.proc.exitCode ?? server.proc.signalCode}: ${server.stderr.trim().slice(-300)})` : '';
+    run.error = ((err as Error).message + died).slice(0, 700);
   } finally {
     await server?.stop(5000);
   }
@@ -187,7 +191,8 @@ function report(o: Options, runs: Run[], machine: string, ohaVersion: string): s
     `--output-format json https://127.0.0.1:PORT/hello.txt\` (${o.connections} QUIC connections, one request at a time`,
     `each), after a ${o.warmup} s unmeasured warm-up on the same server. GET /hello.txt returns ${BODY_SIZE} bytes of text`,
     '(oha sends no Accept-Encoding, so nothing is compressed). TLS: ECDSA P-256 certificate (openssl).',
-    'rps = 200 responses / oha\'s run time. Server CPU = user+sys of the server process (all threads) from',
+    'rps = 200 responses / the -z duration (oha\'s own total also counts its wait for the server to close the',
+    'connections afterwards). Server CPU = user+sys of the server process (all threads) from',
     '/proc/PID/stat just before oha starts to just after it exits; µs/request = that / 200 responses.',
     '"server util" = server CPU s / wall s (1.00 = core 1 saturated); "client util" = oha\'s CPU over the middle',
     'of the run (near 1.00 would mean the client, not the server, was the limit). Requests cut off by the',

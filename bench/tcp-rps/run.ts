@@ -173,7 +173,8 @@ async function runOnce(proto: Proto, stack: Stack, round: number, fx: Fixture, o
     run.ok = r.s.ok > 0;
     if (!run.ok) run.error = `no 2xx responses (errors ${r.s.errors})`;
   } catch (err) {
-    run.error = (err as Error).message.slice(0, 400);
+    const died = !server.running ? ` (server exited ${server.proc.exitCode ?? server.proc.signalCode}: ${server.stderr.trim().slice(-300)})` : '';
+    run.error = ((err as Error).message + died).slice(0, 700);
   } finally {
     await server.stop(5000);
   }

@@ -1011,7 +1011,13 @@ void Endpoint::Deliver() {
     arr.Set(static_cast<uint32_t>(i), a);
   }
   on_events_.MakeCallback(Value(), {arr}, *async_context_);
-  if (env.IsExceptionPending()) env.GetAndClearPendingException();
+  if (env.IsExceptionPending()) {
+    // An exception that escaped the JS side goes to 'uncaughtException' the way Node does it
+    // for its own callbacks; swallowing it here would leave Node's async-context stack
+    // unbalanced (and abort the process on the next callback).
+    Napi::Error e = env.GetAndClearPendingException();
+    napi_fatal_exception(env, e.Value());
+  }
 }
 
 void Endpoint::SendAll(Conn* c) {

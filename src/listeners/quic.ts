@@ -192,7 +192,11 @@ export class QuicListener {
   private cancel(ex: Exchange): void {
     if (ex.cancelled) return;
     ex.cancelled = true;
-    if (!ex.body.readableEnded) ex.body.destroy(Object.assign(new Error('request cancelled by the client'), { code: 'HARRIER_ERR_REQUEST_CANCELLED' }));
+    if (!ex.body.readableEnded) {
+      // A handler reading the body sees the error; one that is not reading loses nothing.
+      if (ex.body.listenerCount('error') === 0) ex.body.on('error', () => {});
+      ex.body.destroy(Object.assign(new Error('request cancelled by the client'), { code: 'HARRIER_ERR_REQUEST_CANCELLED' }));
+    }
     ex.resolveTrailers(new Fields());
   }
 

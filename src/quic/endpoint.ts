@@ -131,6 +131,18 @@ export class QuicEndpoint extends EventEmitter {
 
   private dispatch(events: NativeEvent[]): void {
     for (const e of events) {
+      try {
+        this.dispatchOne(e);
+      } catch (err) {
+        // One failing handler must not cost the rest of the batch (other connections).
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+        else console.error(`harrier: error in a QUIC event handler: ${(err as Error)?.stack ?? err}`);
+      }
+    }
+  }
+
+  private dispatchOne(e: NativeEvent): void {
+    {
       switch (e[0]) {
         case EventKind.Connection: {
           let conn = this.connections.get(e[1]);

@@ -65,6 +65,7 @@ export class WebTransportConnection {
     const session = new WebTransportSession(io, streamId, request, this.options);
     this.sessions.set(streamId, session);
     session.onEnded = () => this.forget(session);
+    session.onStreamDone = (id) => this.streams.delete(id);
     for (const [id, b] of [...this.buffered]) {
       if (b.sessionId !== streamId) continue;
       this.buffered.delete(id);

@@ -325,6 +325,8 @@ export class WebTransportSession {
   private resolveDraining!: () => void;
   /** Called once when the session ends, so the connection forgets it. */
   onEnded: (() => void) | undefined;
+  /** Called when a stream of this session is done in every direction, so the connection stops routing it. */
+  onStreamDone: ((streamId: number) => void) | undefined;
 
   constructor(
     private readonly io: WebTransportIO,
@@ -376,7 +378,7 @@ export class WebTransportSession {
     this.checkOpen();
     const id = this.io.openStream(false);
     const header = concat(encodeVarint(StreamType.WEBTRANSPORT), encodeVarint(this.sessionId));
-    return this.sender(id, header).stream;
+    return this.sender(id, header, this.tracker(id, 1)).stream;
   }
 
   /**
@@ -432,11 +434,7 @@ export class WebTransportSession {
       return false;
     }
     this.incomingOpen++;
-    let closedSides = 0;
-    const sides = bidirectional ? 2 : 1;
-    const release = (): void => {
-      if (++closedSides === sides) this.incomingOpen--;
-    };
+    const release = this.tracker(streamId, bidirectional ? 2 : 1, () => this.incomingOpen--);
     const receiver = new Receiver(this.io, streamId, this.streamHwm, () => {
       this.receivers.delete(streamId);
       release();
@@ -552,10 +550,24 @@ export class WebTransportSession {
     this.onEnded?.();
   }
 
+  /** Counts a stream's open sides; when none is left, runs `done` and tells the connection. */
+  private tracker(id: number, sides: number, done?: () => void): () => void {
+    let open = sides;
+    return () => {
+      if (--open !== 0) return;
+      done?.();
+      this.onStreamDone?.(id);
+    };
+  }
+
   private bidi(id: number, header: Uint8Array): WebTransportBidirectionalStream {
-    const receiver = new Receiver(this.io, id, this.streamHwm, () => this.receivers.delete(id));
+    const release = this.tracker(id, 2);
+    const receiver = new Receiver(this.io, id, this.streamHwm, () => {
+      this.receivers.delete(id);
+      release();
+    });
     this.receivers.set(id, receiver);
-    const sender = this.sender(id, header);
+    const sender = this.sender(id, header, release);
     return new WebTransportBidirectionalStream(id, receiver.stream, sender.stream);
   }
 
