@@ -7,3 +7,6 @@ export { QuicEndpoint, QuicConnection, QuicStream, QuicError } from './quic';
 export { loadOrCreateDevCertificate, createDevCertificate } from './tls/devcert';
 export * from './http/middleware';
 export { nodeHandler, type NodeRequestHandler } from './http/node-adapter';
+export { loadConfig, parseConfig, ConfigError } from './config';
+export { formatPrometheus, type MetricsSnapshot } from './metrics';
+export type { TlsOptions, CertificateConfig, MetricsOptions } from './server';

@@ -41,8 +41,10 @@ export interface OhaArgs {
 }
 
 export function ohaArgv(f: OhaFlavour, a: OhaArgs): string[] {
+  // oha sends `accept-encoding: gzip, compress, deflate, br` by default; Caddy (no `encode`)
+  // never compresses, so ask every server for the identity coding: the same bytes everywhere.
   return ['--http-version', '3', '-z', `${a.durationSec}s`, '-c', String(a.connections), '--insecure', '--no-tui',
-    ...f.jsonFlags, a.url];
+    '-H', 'accept-encoding: identity', ...f.jsonFlags, a.url];
 }
 
 export interface OhaSummary {

@@ -188,9 +188,10 @@ function report(o: Options, runs: Run[], machine: string, ohaVersion: string): s
   L.push(`Command: \`npm run bench:h3-rps${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}\``, '');
   L.push(`Method: every server is a fresh process pinned to core 1 (\`taskset -c 1\`); the client, ${ohaVersion}`,
     `(quinn + h3), is pinned to core 0: \`oha --http-version 3 -z ${o.duration}s -c ${o.connections} --insecure --no-tui`,
-    `--output-format json https://127.0.0.1:PORT/hello.txt\` (${o.connections} QUIC connections, one request at a time`,
+    `-H 'accept-encoding: identity' --output-format json https://127.0.0.1:PORT/hello.txt\` (${o.connections} QUIC connections, one request at a time`,
     `each), after a ${o.warmup} s unmeasured warm-up on the same server. GET /hello.txt returns ${BODY_SIZE} bytes of text`,
-    '(oha sends no Accept-Encoding, so nothing is compressed). TLS: ECDSA P-256 certificate (openssl).',
+    '(Accept-Encoding: identity, so compress() passes it through and nothing is compressed). Harrier\'s servers',
+    'use maxIdleTimeout 2 s (oha waits for the server to close connections at the end; see bench/README.md). TLS: ECDSA P-256 certificate (openssl).',
     'rps = 200 responses / the -z duration (oha\'s own total also counts its wait for the server to close the',
     'connections afterwards). Server CPU = user+sys of the server process (all threads) from',
     '/proc/PID/stat just before oha starts to just after it exits; µs/request = that / 200 responses.',
@@ -224,7 +225,7 @@ function report(o: Options, runs: Run[], machine: string, ohaVersion: string): s
   const c = med.caddy;
   for (const m of ['full', 'route', 'bare'] as Mode[]) {
     const h = med[m];
-    if (h && c) {
+    if (h && c && Number.isFinite(c.rps) && Number.isFinite(h.rps)) {
       L.push(`- ${LABEL[m]} / Caddy: requests/s ${fmt(h.rps / c.rps, 2)}x; CPU per request ${fmt(h.us / c.us, 2)}x ` +
         `(${h.us < c.us ? 'less' : 'more'} CPU per request than Caddy).`);
     }

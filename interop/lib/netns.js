@@ -44,6 +44,9 @@ class Topology {
         this.exec(ns, ['ip', 'link', 'set', 'lo', 'up']);
         // No DAD delay, no router solicitations: addresses are usable at once.
         this.exec(ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+        // Ephemeral ports from the dynamic range only (no registered service a capture
+        // dissector could mistake them for).
+        this.exec(ns, ['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=49152 65000']);
       }
       ip(['link', 'add', 'hc0', 'netns', this.client, 'type', 'veth', 'peer', 'name', 'hm0', 'netns', this.sim]);
       ip(['link', 'add', 'hs0', 'netns', this.server, 'type', 'veth', 'peer', 'name', 'hm1', 'netns', this.sim]);

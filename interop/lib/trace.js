@@ -34,7 +34,9 @@ const num = (s) => (s.startsWith('0x') ? parseInt(s, 16) : Number(s));
 function readTrace(pcap, keylog, serverPort = 443) {
   return new Promise((resolve, reject) => {
     if (!fs.existsSync(pcap)) return reject(new Error(`no capture ${pcap}`));
-    const args = ['-r', pcap, '-n', '-Y', 'quic', '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=|'];
+    // Decode port 443 as QUIC whatever the other port is (tshark otherwise lets some
+    // registered ports, e.g. PROFINET's 34962-34964, claim the datagrams).
+    const args = ['-r', pcap, '-n', '-d', `udp.port==${serverPort},quic`, '-Y', 'quic', '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=|'];
     if (keylog) args.push('-o', `tls.keylog_file:${keylog}`);
     for (const f of FIELDS) args.push('-e', f);
     execFile('tshark', args, { maxBuffer: 1 << 30 }, (err, stdout, stderr) => {

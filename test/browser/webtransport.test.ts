@@ -51,6 +51,7 @@ describe('browser: WebTransport (headless Chromium)', function () {
 
   it('echoes 100 bidirectional streams of 64 KiB, 20 unidirectional streams and 1,000 datagrams, then closes with a code', async () => {
     const { page } = browser;
+    page.on('console', (m) => console.log(`      [page] ${m.text()}`));
     const res = await page.goto(`https://localhost:${port}/`, { waitUntil: 'load' });
     assert.equal(res?.status(), 200);
     assert.equal(await navigationProtocol(page), 'h3', 'the page itself came over HTTP/3');
@@ -158,6 +159,7 @@ async function pageScript(port: number, hashHex: string): Promise<PageResult> {
       }
     }));
 
+    console.log(`bidirectional streams done: ${bidi.filter(Boolean).length}`);
     const uniData = (i: number): Uint8Array => {
       const b = new Uint8Array(4096 + i);
       new DataView(b.buffer).setUint32(0, i);
@@ -179,6 +181,7 @@ async function pageScript(port: number, hashHex: string): Promise<PageResult> {
       if (eq(b, uniData(i))) uniSeen.add(i);
     }
 
+    console.log(`unidirectional streams done: ${uniSeen.size}`);
     const dw = wt.datagrams.writable.getWriter();
     const dr = wt.datagrams.readable.getReader();
     const got = new Set<number>();
@@ -197,6 +200,7 @@ async function pageScript(port: number, hashHex: string): Promise<PageResult> {
     }
     for (let t = 0; t < 30 && got.size < 1000; t++) await new Promise((r) => setTimeout(r, 100));
 
+    console.log(`datagrams echoed: ${got.size}`);
     wt.close({ closeCode: 4242, reason: 'bye from chromium' });
     const closed = await wt.closed;
     return { bidiOk: bidi.filter(Boolean).length, uniOk: uniSeen.size, datagramsEchoed: got.size, maxDatagramSize: wt.datagrams.maxDatagramSize, closed };
