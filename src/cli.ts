@@ -16,6 +16,7 @@ import { proxy } from './http/middleware/proxy';
 import { staticFiles } from './http/middleware/static';
 import { createServer, type ServerOptions } from './server';
 import { loadOrCreateDevCertificate, trustInstructions } from './tls/devcert';
+import { webTransport, webTransportEcho } from './webtransport';
 
 const USAGE = `Usage:
   harrier serve [dir] [options]          serve a folder (default: .) over HTTP/3 and HTTPS
@@ -31,6 +32,8 @@ Options for serve and proxy:
   --config FILE     JSON configuration (the same options as the library's createServer)
   --log FORMAT      access log: common (default), json or off
   --qlog-dir DIR    write one qlog file per QUIC connection
+  --webtransport-echo PATH
+                    mount a WebTransport echo endpoint (streams and datagrams) at PATH
   --no-h3           TCP only (no HTTP/3, no Alt-Svc)
   -h, --help        this text
   -v, --version     the version`;
@@ -46,6 +49,7 @@ const serveOptions: ParseArgsConfig['options'] = {
   log: { type: 'string' },
   'qlog-dir': { type: 'string' },
   'no-h3': { type: 'boolean' },
+  'webtransport-echo': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -98,8 +102,16 @@ async function start(kind: 'serve' | 'proxy', args: string[]): Promise<void> {
   const log = (values.log as string | undefined) ?? 'common';
   if (!['common', 'json', 'off'].includes(log)) throw new UsageError(`--log must be common, json or off (got ${log})`);
   const { options, devCert } = serverOptions(values);
+  const echoPath = values['webtransport-echo'] as string | undefined;
+  if (echoPath !== undefined && !echoPath.startsWith('/')) throw new UsageError(`--webtransport-echo takes a path starting with / (got ${echoPath})`);
+  if (echoPath && values['no-h3']) throw new UsageError('--webtransport-echo needs HTTP/3 (drop --no-h3)');
+  if (echoPath) options.quic = { ...options.quic, webtransport: options.quic?.webtransport ?? true };
   const server = createServer(options);
   if (log !== 'off') server.use(accessLog({ format: log as 'common' | 'json' }));
+  if (echoPath) {
+    server.use(webTransport(echoPath, webTransportEcho()));
+    console.log(`harrier: WebTransport echo at ${echoPath}`);
+  }
   if (kind === 'serve') {
     const dir = path.resolve(positionals[0] ?? '.');
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`not a folder: ${dir}`);
