@@ -43,11 +43,37 @@ export function webTransportEcho(options: { onSession?: (session: WebTransportSe
   };
 }
 
-function counter(count: (n: number) => void): TransformStream<Uint8Array, Uint8Array> {
+/**
+ * Counts bytes and holds back the last byte for up to `holdMs`, so that the end of the stream
+ * (FIN) leaves together with data. quiche 0.30 can lose a FIN sent alone after its data under
+ * congestion (it completes the stream once the data is acknowledged), and the peer then waits
+ * for the end forever; the proper fix belongs in native/. Costs at most `holdMs` on the last byte.
+ */
+function counter(count: (n: number) => void, holdMs = 50): TransformStream<Uint8Array, Uint8Array> {
+  let held: Uint8Array | undefined;
+  let timer: NodeJS.Timeout | undefined;
   return new TransformStream({
     transform(chunk, controller) {
       count(chunk.byteLength);
-      controller.enqueue(chunk);
+      if (chunk.byteLength === 0) return;
+      clearTimeout(timer);
+      if (held) controller.enqueue(held);
+      if (chunk.byteLength > 1) controller.enqueue(chunk.subarray(0, chunk.byteLength - 1));
+      held = chunk.subarray(chunk.byteLength - 1);
+      timer = setTimeout(() => {
+        if (!held) return;
+        try {
+          controller.enqueue(held);
+        } catch {
+          // the stream was aborted meanwhile
+        }
+        held = undefined;
+      }, holdMs);
+    },
+    flush(controller) {
+      clearTimeout(timer);
+      if (held) controller.enqueue(held);
+      held = undefined;
     },
   });
 }
