@@ -10,3 +10,5 @@ export { nodeHandler, type NodeRequestHandler } from './http/node-adapter';
 export { loadConfig, parseConfig, ConfigError } from './config';
 export { formatPrometheus, type MetricsSnapshot } from './metrics';
 export type { TlsOptions, CertificateConfig, MetricsOptions } from './server';
+export * as webtransport from './webtransport';
+export { webTransport, webTransportEcho, type WebTransportSession } from './webtransport';
