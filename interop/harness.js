@@ -20,7 +20,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { Topology, ADDR } = require('./lib/netns');
 const { TESTS, SHORT, LINK } = require('./lib/testcases');
-const { readTrace, CHECKS, goodputKbps, enrichFromClient, qlogKeyPhase1Sent } = require('./lib/trace');
+const { readTrace, CHECKS, goodputKbps, enrichFromClient, qlogKeyPhase1Sent, qlogPathFrames } = require('./lib/trace');
 
 const ROOT = path.resolve(__dirname, '..');
 const QUIC_GO_VERSION = 'v0.65.0';
@@ -381,7 +381,11 @@ async function runCase(topo, workDir, test, clientName, opts) {
       const n = enrichFromClient(serverTrace, clientTrace, path.join(d.sim, 'trace_server.pcap'), path.join(d.sim, 'trace_client.pcap'));
       if (n > 0) result.details.push(`${n} server-capture datagrams read through the client capture`);
     }
-    const ctx = { chainDerBytes: cert.der, clientQlogKeyPhase1: test.checks.includes('keyUpdate') ? qlogKeyPhase1Sent(path.join(d.clientLogs, 'qlog')) : 0 };
+    const ctx = {
+      chainDerBytes: cert.der,
+      clientQlogKeyPhase1: test.checks.includes('keyUpdate') ? qlogKeyPhase1Sent(path.join(d.clientLogs, 'qlog')) : 0,
+      clientQlogPath: test.checks.includes('pathValidation') ? qlogPathFrames(path.join(d.clientLogs, 'qlog')) : undefined,
+    };
     for (const name of test.checks) {
       const r = CHECKS[name]({ server: serverTrace, client: clientTrace }, ctx);
       if (!r.ok) {

@@ -728,6 +728,8 @@ Conn* Endpoint::Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, s
     accept_failed_++;
     return nullptr;
   }
+  const std::string& log_id = odcid.empty() ? Key(dcid, dcid_len) : odcid;
+  SetLogs(q, true, Hex(reinterpret_cast<const uint8_t*>(log_id.data()), log_id.size()));
   quiche_recv_info ri{const_cast<sockaddr*>(peer), from_len,
                       const_cast<sockaddr*>(reinterpret_cast<const sockaddr*>(&socket_.local())),
                       socket_.local_len()};
@@ -740,7 +742,6 @@ Conn* Endpoint::Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, s
     accept_failed_++;
     return nullptr;
   }
-  const std::string& log_id = odcid.empty() ? Key(dcid, dcid_len) : odcid;
   Conn* c = Register(q, new_scid, sizeof(new_scid), true,
                      Hex(reinterpret_cast<const uint8_t*>(log_id.data()), log_id.size()));
   memcpy(&c->peer, from, from_len);
@@ -771,12 +772,18 @@ Conn* Endpoint::Register(quiche_conn* q, const uint8_t* scid, size_t scid_len, b
   by_cid_[k] = c;
   c->cids.push_back(k);
   by_handle_[c->handle] = c;
+  if (!is_server) SetLogs(q, false, log_id);  // servers set them before the first packet
+  return c;
+}
+
+// Key log and qlog go in before the connection reads its first packet, so that the
+// handshake secrets and the first events are in them.
+void Endpoint::SetLogs(quiche_conn* q, bool is_server, const std::string& log_id) {
   if (!keylog_path_.empty()) quiche_conn_set_keylog_path(q, keylog_path_.c_str());
   if (!qlog_dir_.empty()) {
     std::string path = qlog_dir_ + "/" + log_id + (is_server ? "_server" : "_client") + ".sqlog";
     quiche_conn_set_qlog_path(q, path.c_str(), "harrier", "harrier qlog");
   }
-  return c;
 }
 
 void Endpoint::MarkDirty(Conn* c) {

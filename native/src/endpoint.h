@@ -109,6 +109,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   void MarkDirty(Conn* c);
   Conn* Find(const Napi::CallbackInfo& info, size_t index);
   void Forget(Conn* c);
+  void SetLogs(quiche_conn* q, bool is_server, const std::string& log_id);
   bool BindSocket(Napi::Env env, const sockaddr_storage& addr, socklen_t len, bool v6only, int buffer);
   void SendRaw(const uint8_t* data, size_t len, const sockaddr_storage* to, socklen_t to_len);
 

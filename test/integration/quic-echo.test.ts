@@ -90,6 +90,28 @@ describe('QUIC endpoint with aioquic as the peer', function () {
     }
   });
 
+  it('writes an NSS key log with every secret and one qlog file per connection', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harrier-logs-'));
+    const keylogFile = path.join(dir, 'keys.log');
+    const qlogDir = path.join(dir, 'qlog');
+    fs.mkdirSync(qlogDir);
+    const ep = await startEchoServer({ host: '127.0.0.1', cert: cert.certFile, key: cert.keyFile, keylogFile, qlogDir });
+    try {
+      const { report } = await aioquicEcho(ep.address!.port, '--streams', '1', '--size', '1000');
+      assert.equal(report.ok, true, String(report.error));
+      const labels = new Set(fs.readFileSync(keylogFile, 'utf8').trim().split('\n').map((l) => l.split(' ')[0]));
+      for (const l of ['CLIENT_HANDSHAKE_TRAFFIC_SECRET', 'SERVER_HANDSHAKE_TRAFFIC_SECRET', 'CLIENT_TRAFFIC_SECRET_0', 'SERVER_TRAFFIC_SECRET_0']) {
+        assert.ok(labels.has(l), `key log has ${l}: ${[...labels].join(', ')}`);
+      }
+      const qlogs = fs.readdirSync(qlogDir);
+      assert.equal(qlogs.length, 1, qlogs.join(', '));
+      assert.match(fs.readFileSync(path.join(qlogDir, qlogs[0]), 'utf8'), /"quic:packet_received"/);
+    } finally {
+      await ep.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('serves on IPv6 and dual-stack sockets', async () => {
     const ep = await startEchoServer({ host: '::', cert: cert.certFile, key: cert.keyFile });
     try {
