@@ -108,16 +108,8 @@ export class QuicListener {
         }
         if (!s.writeEnded) s.write(data, fin);
       },
-      resetStream: (id, code) => {
-        const s = conn.streams.get(id);
-        if (s) s.reset(code);
-        else conn.nativeShutdown(id, 1, code);
-      },
-      stopSending: (id, code) => {
-        const s = conn.streams.get(id);
-        if (s) s.stopSending(code);
-        else conn.nativeShutdown(id, 0, code);
-      },
+      resetStream: (id, code) => conn.resetStream(id, code),
+      stopSending: (id, code) => conn.stopSending(id, code),
       close: (code, reason) => conn.close(code, reason),
       sendDatagram: WebTransportDriver.datagramSender(conn),
     };

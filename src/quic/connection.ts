@@ -90,6 +90,20 @@ export class QuicConnection extends EventEmitter {
     return s;
   }
 
+  /** Abandons our side of a stream (RESET_STREAM), whether or not JS has an object for it. */
+  resetStream(id: number, code: U64): void {
+    const s = this.streams.get(id);
+    if (s) s.reset(code);
+    else this.nativeShutdown(id, 1, code);
+  }
+
+  /** Asks the peer to stop sending on a stream (STOP_SENDING), whether or not JS has an object for it. */
+  stopSending(id: number, code: U64): void {
+    const s = this.streams.get(id);
+    if (s) s.stopSending(code);
+    else this.nativeShutdown(id, 0, code);
+  }
+
   /** Sends a QUIC datagram; throws when it cannot be queued (too large, disabled, queue full). */
   sendDatagram(data: Uint8Array): void {
     const n = this.ep.datagramSend(this.handle, data);

@@ -43,16 +43,8 @@ export class WebTransportDriver {
         if (s) await s.drained();
       },
       openStream: (bidirectional) => conn.openStream(bidirectional).id,
-      resetStream: (id, code) => {
-        const s = conn.streams.get(id);
-        if (s) s.reset(code);
-        else conn.nativeShutdown(id, 1, code);
-      },
-      stopSending: (id, code) => {
-        const s = conn.streams.get(id);
-        if (s) s.stopSending(code);
-        else conn.nativeShutdown(id, 0, code);
-      },
+      resetStream: (id, code) => conn.resetStream(id, code),
+      stopSending: (id, code) => conn.stopSending(id, code),
       pauseReading: (id, paused) => {
         const s = conn.streams.get(id);
         if (paused) s?.pause();
