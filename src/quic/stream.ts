@@ -152,6 +152,7 @@ export class QuicStream extends EventEmitter {
 
   /** @internal the connection can take more data. */
   _onWritable(): void {
+    let finWritten = false;
     while (this.queue.length > 0) {
       const head = this.queue[0];
       const last = this.queue.length === 1;
@@ -167,10 +168,11 @@ export class QuicStream extends EventEmitter {
         return;
       }
       this.queue.shift();
+      finWritten = fin;
     }
     if (this.finQueued) {
-      if (this.writableLength === 0 && this.queue.length === 0) {
-        // Data drained in full but the fin did not ride along with the last chunk.
+      if (!finWritten) {
+        // The fin was queued with no data left to carry it.
         const n = this.connection.nativeWrite(this.id, undefined, true);
         if (n < 0) return void this.failWrite(n);
       }
@@ -206,7 +208,6 @@ export class QuicStream extends EventEmitter {
   }
 
   private failWrite(n: number): boolean {
-    if (process.env.HARRIER_DEBUG) console.error(`failWrite stream ${this.id} n=${n} queued=${this.writableLength}`);
     this.queue = [];
     this.writableLength = 0;
     this.writeEnded = true;
