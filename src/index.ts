@@ -1,5 +1,5 @@
 /** Harrier: an HTTP/3 server for Node.js. */
-export { createServer, Server, DEFAULT_LIMITS, type ServerOptions, type EndpointConfig, type Limits, type ListeningAddress } from './server';
+export { createServer, Server, DEFAULT_LIMITS, type ServerOptions, type EndpointConfig, type Limits, type ListeningAddress, type WebSocketTransports } from './server';
 export { App, Context, Request, Response, Fields, HttpError, Router, compose, type Handler, type Middleware, type Next, type Protocol, type ResponseBody } from './http';
 export { QuicListener, type QuicListenerOptions } from './listeners/quic';
 export { TcpListener, type TcpListenerOptions } from './listeners/tcp';
@@ -12,3 +12,4 @@ export { formatPrometheus, type MetricsSnapshot } from './metrics';
 export type { TlsOptions, CertificateConfig, MetricsOptions } from './server';
 export * as webtransport from './webtransport';
 export { webTransport, webTransportEcho, type WebTransportSession } from './webtransport';
+export { webSocket, sendMessage, isWebSocketRequest, type WebSocket, type WebSocketHandler, type WebSocketRouteOptions } from './websocket';

@@ -50,6 +50,22 @@ export interface Limits {
   minRequestBodyDataRate?: number;
   /** Grace period before the minimum rate applies. Default 5 s. */
   minRequestBodyDataRateGraceMs?: number;
+  /** Most open WebSockets on the server (503 beyond); undefined is unlimited. */
+  maxWebSockets?: number;
+  /** Largest WebSocket message (close 1009 beyond). Default 16 MiB. */
+  maxWebSocketMessageSize?: number;
+  /** A WebSocket silent this long is pinged. Default 30 s; 0 never pings. */
+  webSocketPingIntervalMs?: number;
+  /** A WebSocket silent this long (no pong either) is closed with 1001. Default 120 s; 0 never. */
+  webSocketIdleTimeoutMs?: number;
+}
+
+/** Which listeners carry WebSockets besides HTTP/1.1 Upgrade (always on). */
+export interface WebSocketTransports {
+  /** Extended CONNECT over HTTP/2 (RFC 8441, SETTINGS_ENABLE_CONNECT_PROTOCOL). Default true. */
+  http2?: boolean;
+  /** Extended CONNECT over HTTP/3 (RFC 9220). Default true. */
+  http3?: boolean;
 }
 
 /** One certificate chain and key (PEM text or file paths), and the server names it answers. */
@@ -89,9 +105,13 @@ export interface ServerOptions {
    * `server.metrics()` works either way.
    */
   metrics?: boolean | MetricsOptions;
+  /** WebSockets over HTTP/2 and HTTP/3 (routes are added with `webSocket(path, handler)`). */
+  webSockets?: WebSocketTransports;
 }
 
-export const DEFAULT_LIMITS: Required<Omit<Limits, 'maxConnections'>> & Pick<Limits, 'maxConnections'> = {
+type Unbounded = 'maxConnections' | 'maxWebSockets';
+
+export const DEFAULT_LIMITS: Required<Omit<Limits, Unbounded>> & Pick<Limits, Unbounded> = {
   maxRequestBodySize: 30_000_000,
   maxRequestHeaderCount: 100,
   maxRequestHeadersTotalSize: 32 * 1024,
@@ -102,6 +122,10 @@ export const DEFAULT_LIMITS: Required<Omit<Limits, 'maxConnections'>> & Pick<Lim
   requestHeadersTimeoutMs: 30_000,
   minRequestBodyDataRate: 240,
   minRequestBodyDataRateGraceMs: 5_000,
+  maxWebSockets: undefined,
+  maxWebSocketMessageSize: 16 * 1024 * 1024,
+  webSocketPingIntervalMs: 30_000,
+  webSocketIdleTimeoutMs: 120_000,
 };
 
 export interface ListeningAddress {
@@ -134,11 +158,18 @@ export class Server extends App {
     this.options = options;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     for (const [name, value] of Object.entries(this.limits)) {
-      if (value === undefined && name === 'maxConnections') continue;
+      if (value === undefined && (name === 'maxConnections' || name === 'maxWebSockets')) continue;
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
         throw new RangeError(`limits.${name} must be a non-negative integer (got ${String(value)})`);
       }
     }
+    const l = this.limits;
+    this.webSockets.limits = {
+      maxWebSockets: l.maxWebSockets,
+      maxMessageSize: l.maxWebSocketMessageSize,
+      pingIntervalMs: l.webSocketPingIntervalMs,
+      idleTimeoutMs: l.webSocketIdleTimeoutMs,
+    };
     if (options.metrics) {
       const path = (options.metrics === true ? undefined : options.metrics.path) ?? '/metrics';
       this.use(async (ctx, next) => {
@@ -255,6 +286,7 @@ export class Server extends App {
       maxHeadersCount: 0,
       maxConcurrentStreams: l.maxConcurrentStreams,
       maxConnections: l.maxConnections,
+      enableConnectProtocol: this.options.webSockets?.http2 !== false,
     };
     if (ep.path) {
       const unix = new TcpListener(this, { path: ep.path, ...tcpLimits });
@@ -295,7 +327,12 @@ export class Server extends App {
             maxConnections: l.maxConnections,
             maxIdleTimeout: l.keepAliveTimeoutMs,
             ...this.options.quic,
-            h3: { maxFieldSectionSize: l.maxRequestHeadersTotalSize, ...this.options.quic?.h3 },
+            h3: {
+              maxFieldSectionSize: l.maxRequestHeadersTotalSize,
+              // RFC 9220: extended CONNECT for WebSockets (WebTransport turns it on by itself).
+              ...(this.options.webSockets?.http3 !== false ? { enableConnectProtocol: true } : {}),
+              ...this.options.quic?.h3,
+            },
             maxConcurrentStreams: l.maxConcurrentStreams,
             host, port, cert: tls.cert, key: tls.key,
           });
@@ -336,6 +373,8 @@ export class Server extends App {
     const deadline = Date.now() + timeoutMs;
     for (const q of this.quicListeners) q.goaway();
     for (const t of this.tcpListeners) t.drain();
+    // RFC 6455 §7.4.1: 1001, the server is going away.
+    this.webSockets.closeAll();
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([
@@ -349,6 +388,7 @@ export class Server extends App {
       expired,
     ]);
     clearTimeout(timer);
+    this.webSockets.terminateAll();
     for (const t of this.tcpListeners) t.close();
     await Promise.all(this.quicListeners.map((q) => q.close()));
     for (const ep of this.options.endpoints ?? []) {
@@ -436,7 +476,8 @@ function limitsMiddleware(l: typeof DEFAULT_LIMITS, onBodyBytes: (protocol: Prot
     if (declared !== undefined && Number(declared) > l.maxRequestBodySize) {
       throw new HttpError(413, `request body over ${l.maxRequestBodySize} bytes`, { code: 'HARRIER_ERR_BODY_TOO_LARGE' });
     }
-    if (req.method === 'GET' || req.method === 'HEAD') return next();
+    // Bodiless, or a tunnel (extended CONNECT: WebSocket, WebTransport) with limits of its own.
+    if (req.method === 'GET' || req.method === 'HEAD' || req.connectProtocol !== undefined) return next();
     const protocol = req.protocol;
     const guarded = guardBody(req.body, l, (n) => onBodyBytes(protocol, n));
     req.body = guarded;

@@ -3,6 +3,7 @@ import { compose, type Middleware } from './compose';
 import type { Context } from './context';
 import { applyError, respond } from './respond';
 import { Router } from './router';
+import { WebSocketHub } from '../websocket/hub';
 
 export type Handler = Middleware<Context>;
 
@@ -12,6 +13,8 @@ export type Handler = Middleware<Context>;
  * Events: 'error' (err, ctx) for server-side failures (5xx and failed responses).
  */
 export class App extends EventEmitter {
+  /** The open WebSockets of this pipeline (limits, keep-alive pings, shutdown). */
+  readonly webSockets = new WebSocketHub();
   private readonly stack: Handler[] = [];
   private router: Router | undefined;
   private composed: ((ctx: Context) => Promise<void>) | undefined;

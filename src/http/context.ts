@@ -39,6 +39,8 @@ export interface RequestInit {
   remotePort: number;
   body: Readable;
   trailers?: Promise<Fields>;
+  /** The `:protocol` of an extended CONNECT (RFC 8441, RFC 9220): 'websocket', 'webtransport'. */
+  connectProtocol?: string;
   /** The underlying request objects, when the protocol is served by node:http / node:http2. */
   raw?: unknown;
 }
@@ -59,6 +61,8 @@ export class Request {
   /** The request body as a stream (empty for bodiless requests). */
   body: Readable;
   readonly raw: unknown;
+  /** The `:protocol` of an extended CONNECT (RFC 8441, RFC 9220), e.g. 'websocket'. */
+  readonly connectProtocol: string | undefined;
   private readonly trailerPromise: Promise<Fields>;
   private queryCache: URLSearchParams | undefined;
 
@@ -76,6 +80,7 @@ export class Request {
     this.remotePort = init.remotePort;
     this.body = init.body;
     this.raw = init.raw;
+    this.connectProtocol = init.connectProtocol;
     this.trailerPromise = init.trailers ?? Promise.resolve(new Fields());
   }
 

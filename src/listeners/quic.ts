@@ -4,6 +4,7 @@ import { HqServerConnection } from '../hq';
 import { App } from '../http/app';
 import { Context, Request, type Protocol, type ResponseSink } from '../http/context';
 import { Fields } from '../http/fields';
+import { offerWebSocket } from '../websocket/route';
 import { QuicEndpoint, type QuicConnection, type QuicEndpointOptions, type QuicStream } from '../quic';
 import { WebTransportDriver, attachWebTransportSession, type WebTransportOptions, type WebTransportSession } from '../webtransport';
 
@@ -204,12 +205,14 @@ export class QuicListener {
     let path = '/';
     let authority = '';
     let scheme: 'http' | 'https' = 'https';
+    let connectProtocol: string | undefined;
     for (const [name, value] of fields) {
       if (name.charCodeAt(0) !== 0x3a /* ':' */) headers.append(name, value);
       else if (name === ':method') method = value;
       else if (name === ':path') path = value;
       else if (name === ':authority') authority = value;
       else if (name === ':scheme') scheme = value === 'http' ? 'http' : 'https';
+      else if (name === ':protocol') connectProtocol = value;
     }
     if (!authority) authority = headers.get('host') ?? '';
     const body = new Readable({ read: () => stream.resume() });
@@ -224,8 +227,10 @@ export class QuicListener {
     const info = conn.info!;
     const request = new Request({
       method, target: path, headers, protocol, scheme, authority,
-      remoteAddress: info.remoteAddress, remotePort: info.remotePort, body, trailers,
+      remoteAddress: info.remoteAddress, remotePort: info.remotePort, body, trailers, connectProtocol,
     });
+    // RFC 9220: a WebSocket over this request stream.
+    if (connectProtocol === 'websocket' && method === 'CONNECT') offerWebSocket(request, { hub: this.app.webSockets });
     const baseSink = this.sink(session, protocol, stream, ex);
     if (wtSession) attachWebTransportSession(request, wtSession);
     const ctx = new Context(request, wtSession ? wt!.sink(wtSession, streamId, baseSink) : baseSink);

@@ -5,6 +5,7 @@ import type { SecureContext } from 'node:tls';
 import { App } from '../http/app';
 import { Context, Request, type ResponseSink } from '../http/context';
 import { Fields } from '../http/fields';
+import { offerWebSocket } from '../websocket/route';
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -34,6 +35,30 @@ export interface TcpListenerOptions {
   maxHeadersCount?: number;
   /** Most open connections; beyond it new sockets are closed at once. Default unlimited. */
   maxConnections?: number;
+  /**
+   * HTTP/2: advertise SETTINGS_ENABLE_CONNECT_PROTOCOL and take extended CONNECT (RFC 8441):
+   * WebSockets over HTTP/2 (and WebTransport when `webTransport` is given). Default true.
+   */
+  enableConnectProtocol?: boolean;
+  /** WebTransport over HTTP/2 (draft-ietf-webtrans-http2) for `:protocol webtransport`. */
+  webTransport?: Http2ConnectProtocol;
+}
+
+/** A protocol carried over HTTP/2 extended CONNECT (WebTransport: src/webtransport/h2.ts). */
+export interface Http2ConnectProtocol {
+  /** Custom HTTP/2 SETTINGS to send, and the ids of the peer's to read. */
+  settings(): { customSettings: Record<number, number>; remoteCustomSettings: number[] };
+  /**
+   * Takes the CONNECT stream before the request runs through the pipeline; returns the
+   * response sink to use (a 2xx head accepts), or 'rejected' when it already refused it.
+   */
+  connectRequest(request: Request, stream: http2.ServerHttp2Stream, base: ResponseSink): ResponseSink | 'rejected';
+}
+
+/** An HTTP/1.1 request that left the parser (Upgrade, CONNECT): its socket and early bytes. */
+interface Detached {
+  socket: Socket;
+  head: Buffer;
 }
 
 /**
@@ -62,6 +87,8 @@ export class TcpListener {
     this.options = options;
     this.altSvc = options.altSvc;
     const handler = (req: NodeRequest, res: NodeResponse): void => this.handle(req, res);
+    const connectProtocol = options.enableConnectProtocol ?? true;
+    const wtSettings = connectProtocol ? options.webTransport?.settings() : undefined;
     // node checks headersTimeout on this period (default 30 s): keep it well under the timeout.
     const connectionsCheckingInterval = Math.max(100, Math.min(1000, Math.floor((options.headersTimeoutMs ?? 30_000) / 4)));
     const maxHeaderSize = options.maxHeaderSize ?? 32 * 1024;
@@ -74,9 +101,15 @@ export class TcpListener {
         // Large enough that the pipeline sees oversized header sections and answers 431
         // (nghttp2 would otherwise reset the stream without a response).
         maxHeaderListPairs: Math.max(128, maxHeaderSize >> 4),
-        settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 100, maxHeaderListSize: maxHeaderSize * 2 + 1024 },
+        settings: {
+          maxConcurrentStreams: options.maxConcurrentStreams ?? 100,
+          maxHeaderListSize: maxHeaderSize * 2 + 1024,
+          enableConnectProtocol: connectProtocol,
+          ...(wtSettings ? { customSettings: wtSettings.customSettings } : {}),
+        },
+        ...(wtSettings ? { remoteCustomSettings: wtSettings.remoteCustomSettings } : {}),
         maxSessionMemory: 64,
-      }, handler);
+      } as http2.SecureServerOptions, handler);
       // HTTP/1.1 over this server reads the parser limit and the timeout-checking period
       // from the server object (the period when it starts listening).
       Object.assign(this.server, { maxHeaderSize, connectionsCheckingInterval });
@@ -87,6 +120,14 @@ export class TcpListener {
     }
     const s = this.server as http.Server;
     s.on('connection', (socket: Socket) => this.trackSocket(socket));
+    // HTTP/1.1 requests that leave the parser (Upgrade: websocket, h2c...; CONNECT) still run
+    // through the pipeline, answered on their socket; HTTP/2 CONNECT (extended CONNECT for
+    // WebSockets, RFC 8441) arrives as 'connect' with a response object.
+    s.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => this.handleDetached(req, { socket, head }));
+    this.server.on('connect', (req: NodeRequest, second: NodeResponse | Socket, head?: Buffer) => {
+      if (req.httpVersionMajor === 2) this.handle(req, second as NodeResponse);
+      else this.handleDetached(req as http.IncomingMessage, { socket: second as Socket, head: head ?? Buffer.alloc(0) });
+    });
     if (options.headersTimeoutMs !== undefined) s.headersTimeout = options.headersTimeoutMs;
     if (options.keepAliveTimeoutMs !== undefined) s.keepAliveTimeout = options.keepAliveTimeoutMs;
     if (options.requestTimeoutMs !== undefined) s.requestTimeout = options.requestTimeoutMs;
@@ -187,7 +228,26 @@ export class TcpListener {
     if (this.draining) session.close();
   }
 
-  private handle(req: NodeRequest, res: NodeResponse): void {
+  /**
+   * An HTTP/1.1 request node has handed over with its socket: it gets a response object of its
+   * own on that socket, so the pipeline answers it like any other (and a WebSocket route may
+   * take the socket over). The connection closes after that answer.
+   */
+  private handleDetached(req: http.IncomingMessage, detached: Detached): void {
+    const { socket } = detached;
+    // The http server stops listening for errors on a socket it hands over.
+    socket.on('error', () => socket.destroy());
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => {
+      res.detachSocket(socket);
+      socket.end();
+    });
+    this.handle(req, res, detached);
+  }
+
+  private handle(req: NodeRequest, res: NodeResponse, detached?: Detached): void {
     const h2 = req.httpVersionMajor === 2;
     const headers = new Fields();
     const raw = req.rawHeaders;
@@ -209,9 +269,20 @@ export class TcpListener {
       remotePort: socket?.remotePort ?? 0,
       body: req as unknown as import('node:stream').Readable,
       trailers,
+      connectProtocol: h2 ? (req.headers[':protocol'] as string | undefined) : undefined,
       raw: { req, res },
     });
-    const ctx = new Context(request, this.sink(req, res, h2));
+    let sink = this.sink(req, res, h2);
+    if (request.connectProtocol === 'websocket') {
+      offerWebSocket(request, { hub: this.app.webSockets });
+    } else if (detached && isWebSocketUpgrade(req as http.IncomingMessage)) {
+      offerWebSocket(request, { hub: this.app.webSockets, upgrade: { req: req as http.IncomingMessage, ...detached } });
+    } else if (request.connectProtocol === 'webtransport' && this.options.webTransport) {
+      const wt = this.options.webTransport.connectRequest(request, (res as http2.Http2ServerResponse).stream, sink);
+      if (wt === 'rejected') return;
+      sink = wt;
+    }
+    const ctx = new Context(request, sink);
     this.inFlight++;
     res.once('finish', () => {
       if (h2) {
@@ -285,4 +356,12 @@ export class TcpListener {
       },
     };
   }
+}
+
+/** RFC 6455 §4.1: `Upgrade: websocket` and `Connection: upgrade` (tokens, any case). */
+function isWebSocketUpgrade(req: http.IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  const connection = req.headers.connection;
+  return upgrade !== undefined && /(^|,)\s*websocket\s*(,|$)/i.test(upgrade)
+    && connection !== undefined && /(^|,)\s*upgrade\s*(,|$)/i.test(connection);
 }
