@@ -2,9 +2,13 @@ module harrier/peers
 
 go 1.26.0
 
-require github.com/quic-go/quic-go v0.65.0
+require (
+	github.com/gobwas/ws v1.5.0
+	github.com/quic-go/quic-go v0.65.0
+)
 
 require (
+	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/net v0.56.0 // indirect
