@@ -25,6 +25,11 @@ export interface ResponseSink {
   end(trailers?: Array<[string, string]>): void;
   /** Aborts the response stream (reset) after an error mid-body. */
   abort(error?: unknown): void;
+  /**
+   * The rest of the request is not wanted, the response being complete: HTTP/2 RST_STREAM
+   * NO_ERROR (RFC 9113 §8.1), HTTP/3 STOP_SENDING H3_NO_ERROR (RFC 9114 §4.1.1).
+   */
+  stopReading?(): void;
 }
 
 export interface RequestInit {

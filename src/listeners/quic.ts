@@ -281,6 +281,12 @@ export class QuicListener {
         if (!ex.cancelled) session.resetStream(id, H3_INTERNAL_ERROR);
         ex.cancelled = true;
       },
+      stopReading: () => {
+        if (ex.peerDone || ex.cancelled) return;
+        ex.peerDone = true;
+        stream.stopSending(H3_NO_ERROR);
+        ex.body.destroy();
+      },
     };
   }
 }

@@ -354,6 +354,10 @@ export class TcpListener {
         if (h2) (res as http2.Http2ServerResponse).stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
         else req.socket?.destroy();
       },
+      stopReading: () => {
+        const stream = h2 ? (res as http2.Http2ServerResponse).stream : undefined;
+        if (stream && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      },
     };
   }
 }

@@ -135,8 +135,12 @@ export function webSocket(path: string, handler: WebSocketHandler, options: WebS
     }
     const hub = offer.hub;
     if (!hub.hasRoom()) {
+      // A limit doing its job, not a server failure: answered without an error report.
       hub.refused++;
-      throw new HttpError(503, 'too many WebSockets open', { headers: { 'retry-after': '5' } });
+      ctx.status = 503;
+      ctx.set('retry-after', '5');
+      ctx.body = 'too many WebSockets open';
+      return;
     }
 
     const wss = serverFor(options.maxMessageSize ?? hub.limits.maxMessageSize);

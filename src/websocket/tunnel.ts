@@ -16,6 +16,7 @@ export class TunnelSocket extends Duplex {
   private readonly extraHeaders: Array<[string, string]>;
   private headSent = false;
   private ended = false;
+  private linger: NodeJS.Timeout | undefined;
 
   constructor(body: Readable, sink: ResponseSink, extraHeaders: Array<[string, string]> = []) {
     super({ allowHalfOpen: true });
@@ -25,7 +26,10 @@ export class TunnelSocket extends Duplex {
     body.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) body.pause();
     });
-    body.once('end', () => this.push(null));
+    body.once('end', () => {
+      clearTimeout(this.linger);
+      this.push(null);
+    });
     body.once('error', (err) => this.destroy(err));
     body.once('close', () => {
       // The stream went away without its end (reset, connection closed).
@@ -63,10 +67,21 @@ export class TunnelSocket extends Duplex {
       this.ended = true;
       this.sink.end();
     }
+    // The server's side is done (after the close handshake, as a TCP FIN would be): a client
+    // that keeps its side open past LINGER_MS has its stream cancelled (HTTP/2 RST_STREAM
+    // NO_ERROR, HTTP/3 STOP_SENDING), as a server closes a half-open TCP connection.
+    if (!this.body.readableEnded) {
+      this.linger = setTimeout(() => {
+        this.sink.stopReading?.();
+        this.body.destroy();
+      }, LINGER_MS);
+      this.linger.unref();
+    }
     callback();
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    clearTimeout(this.linger);
     if (!this.ended) {
       this.ended = true;
       this.sink.abort(err ?? undefined);
@@ -75,6 +90,9 @@ export class TunnelSocket extends Duplex {
     callback(err);
   }
 }
+
+/** How long the client may keep its side open once ours has ended. */
+const LINGER_MS = 2000;
 
 const SKIP = new Set(['upgrade', 'connection', 'sec-websocket-accept']);
 

@@ -43,6 +43,11 @@ export interface WebTransportIO {
   sendDatagram(sessionId: number, payload: Uint8Array): boolean;
   /** Largest datagram payload we try to send. */
   readonly maxDatagramSize: number;
+  /**
+   * False when a stream we open carries no signal and session id before its data (HTTP/2:
+   * WT_STREAM capsules name the stream). Default true (HTTP/3, draft §4.1, §4.2).
+   */
+  readonly streamPreamble?: boolean;
 }
 
 export interface WebTransportCloseInfo {
@@ -369,7 +374,7 @@ export class WebTransportSession {
   async createBidirectionalStream(): Promise<WebTransportBidirectionalStream> {
     this.checkOpen();
     const id = this.io.openStream(true);
-    const header = concat(encodeVarint(FrameType.WEBTRANSPORT_STREAM), encodeVarint(this.sessionId));
+    const header = this.io.streamPreamble === false ? undefined : concat(encodeVarint(FrameType.WEBTRANSPORT_STREAM), encodeVarint(this.sessionId));
     return this.bidi(id, header);
   }
 
@@ -377,7 +382,7 @@ export class WebTransportSession {
   async createUnidirectionalStream(): Promise<WebTransportSendStream> {
     this.checkOpen();
     const id = this.io.openStream(false);
-    const header = concat(encodeVarint(StreamType.WEBTRANSPORT), encodeVarint(this.sessionId));
+    const header = this.io.streamPreamble === false ? undefined : concat(encodeVarint(StreamType.WEBTRANSPORT), encodeVarint(this.sessionId));
     return this.sender(id, header, this.tracker(id, 1)).stream;
   }
 
@@ -560,7 +565,7 @@ export class WebTransportSession {
     };
   }
 
-  private bidi(id: number, header: Uint8Array): WebTransportBidirectionalStream {
+  private bidi(id: number, header: Uint8Array | undefined): WebTransportBidirectionalStream {
     const release = this.tracker(id, 2);
     const receiver = new Receiver(this.io, id, this.streamHwm, () => {
       this.receivers.delete(id);
