@@ -69,6 +69,9 @@ export interface RawWebSocket {
   closed: Promise<{ code: number; reason: string }>;
   /** Data frames received (opcode, payload), in order. */
   frames: ServerFrame[];
+  /** Stops and restarts reading (the server's writes then back up). */
+  pause(): void;
+  resume(): void;
   destroy(): void;
 }
 
@@ -121,7 +124,7 @@ export function rawHttp1(port: number, path: string, headers: Record<string, str
       }
       const status = Number(statusLine!.split(' ')[1]);
       const { closed, frames } = collect((cb) => socket.on('data', cb), (cb) => socket.once('close', cb), buf.subarray(end + 4));
-      resolve({ status, headers: h, send: (b) => socket.write(b), closed, frames, destroy: () => socket.destroy() });
+      resolve({ status, headers: h, send: (b) => socket.write(b), closed, frames, pause: () => socket.pause(), resume: () => socket.resume(), destroy: () => socket.destroy() });
     };
     socket.on('data', onHead);
   });
@@ -139,7 +142,8 @@ export function rawHttp2(port: number, path: string, headers: Record<string, str
       stream.on('error', () => undefined);
       stream.once('response', (h) => {
         const { closed, frames } = collect((cb) => stream.on('data', cb), (cb) => stream.once('close', cb), Buffer.alloc(0));
-        resolve({ status: Number(h[':status']), headers: h, send: (b) => stream.write(b), closed, frames, destroy: () => session.destroy(), session });
+        resolve({ status: Number(h[':status']), headers: h, send: (b) => stream.write(b), closed, frames,
+          pause: () => stream.pause(), resume: () => stream.resume(), destroy: () => session.destroy(), session });
       });
     });
   });

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import WebSocket from 'ws';
-import { createServer, webSocket, type Server } from '../../src';
+import { createServer, sendMessage, webSocket, type Server } from '../../src';
 import { makeTestCert, type TestCert } from '../helpers/certs';
 import { goPeer, runPeer } from '../helpers/peers';
 import { closeFrame, frame, rawHttp1, rawHttp2, type RawWebSocket } from '../helpers/wsraw';
@@ -257,6 +257,48 @@ describe('WebSocket limits and shutdown', function () {
       await server.close({ timeoutMs: 1000 });
     }
   });
+
+  for (const transport of ['HTTP/1.1', 'HTTP/2'] as const) {
+    it(`backpressure over ${transport}: awaited sends wait for a client that stops reading, bufferedAmount shows the backlog`, async () => {
+      const server = createServer({ endpoints: [{ host: '127.0.0.1', port: 0, protocols: ['h2', 'http/1.1'] }], tls: { cert: cert.cert, key: cert.key } });
+      const progress = { sent: 0, maxBuffered: 0, done: false };
+      const N = 160;
+      const chunk = Buffer.alloc(64 * 1024, 7);
+      server.use(webSocket('/flood', async (ws) => {
+        // A burst without waiting shows in bufferedAmount; then every send is awaited.
+        for (let i = 0; i < 16; i++) ws.send(chunk);
+        progress.sent += 16;
+        progress.maxBuffered = ws.bufferedAmount;
+        for (let i = 16; i < N; i++) {
+          await sendMessage(ws, chunk);
+          progress.sent++;
+        }
+        progress.done = true;
+        ws.close(1000, 'all sent');
+      }));
+      await server.listen();
+      const port = server.tcpListeners[0]!.port;
+      try {
+        const raw = transport === 'HTTP/1.1' ? await rawHttp1(port, '/flood') : await rawHttp2(port, '/flood');
+        raw.pause();
+        await new Promise((r) => setTimeout(r, 1000));
+        const whilePaused = progress.sent;
+        // 10 MiB cannot all go out while the client reads nothing (socket and flow-control
+        // buffers hold a few MiB at most).
+        assert.ok(whilePaused < N, `sent ${whilePaused} of ${N} while the client was not reading`);
+        assert.ok(!progress.done);
+        raw.resume();
+        const closed = await raw.closed;
+        assert.deepEqual(closed, { code: 1000, reason: 'all sent' });
+        assert.equal(raw.frames.length, N);
+        assert.ok(raw.frames.every((f) => f.payload.length === chunk.length));
+        assert.ok(progress.maxBuffered >= 8 * chunk.length, `bufferedAmount after a 1 MiB burst: ${progress.maxBuffered}`);
+        raw.destroy();
+      } finally {
+        await server.close({ timeoutMs: 1000 });
+      }
+    });
+  }
 
   it('idle timeout with pings: a client that answers pings stays, one that does not is closed with 1001', async () => {
     const server = createServer({ endpoints: [{ host: '127.0.0.1', port: 0, protocols: ['h2', 'http/1.1'] }], tls: { cert: cert.cert, key: cert.key },
