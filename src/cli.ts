@@ -17,6 +17,7 @@ import { staticFiles } from './http/middleware/static';
 import { createServer, type ServerOptions } from './server';
 import { loadOrCreateDevCertificate, trustInstructions } from './tls/devcert';
 import { webTransport, webTransportEcho } from './webtransport';
+import { webSocket } from './websocket';
 
 const USAGE = `Usage:
   harrier serve [dir] [options]          serve a folder (default: .) over HTTP/3 and HTTPS
@@ -34,6 +35,8 @@ Options for serve and proxy:
   --qlog-dir DIR    write one qlog file per QUIC connection
   --webtransport-echo PATH
                     mount a WebTransport echo endpoint (streams and datagrams) at PATH
+  --websocket-echo PATH
+                    mount a WebSocket echo endpoint at PATH (HTTP/1.1, HTTP/2, HTTP/3)
   --no-h3           TCP only (no HTTP/3, no Alt-Svc)
   -h, --help        this text
   -v, --version     the version`;
@@ -50,6 +53,7 @@ const serveOptions: ParseArgsConfig['options'] = {
   'qlog-dir': { type: 'string' },
   'no-h3': { type: 'boolean' },
   'webtransport-echo': { type: 'string' },
+  'websocket-echo': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -106,11 +110,17 @@ async function start(kind: 'serve' | 'proxy', args: string[]): Promise<void> {
   if (echoPath !== undefined && !echoPath.startsWith('/')) throw new UsageError(`--webtransport-echo takes a path starting with / (got ${echoPath})`);
   if (echoPath && values['no-h3']) throw new UsageError('--webtransport-echo needs HTTP/3 (drop --no-h3)');
   if (echoPath) options.quic = { ...options.quic, webtransport: options.quic?.webtransport ?? true };
+  const wsEchoPath = values['websocket-echo'] as string | undefined;
+  if (wsEchoPath !== undefined && !wsEchoPath.startsWith('/')) throw new UsageError(`--websocket-echo takes a path starting with / (got ${wsEchoPath})`);
   const server = createServer(options);
   if (log !== 'off') server.use(accessLog({ format: log as 'common' | 'json' }));
   if (echoPath) {
     server.use(webTransport(echoPath, webTransportEcho()));
     console.log(`harrier: WebTransport echo at ${echoPath}`);
+  }
+  if (wsEchoPath) {
+    server.use(webSocket(wsEchoPath, (ws) => ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }))));
+    console.log(`harrier: WebSocket echo at ${wsEchoPath}`);
   }
   if (kind === 'serve') {
     const dir = path.resolve(positionals[0] ?? '.');

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { peerScript, python, repoRoot, runPeer } from '../helpers/peers';
+import WebSocket from 'ws';
+import { goPeer, peerScript, python, repoRoot, runPeer } from '../helpers/peers';
 
 const bin = path.join(repoRoot, 'bin', 'harrier.js');
 const qifs = path.resolve(repoRoot, '..', 'shared', 'conformance', 'qifs');
@@ -78,7 +79,7 @@ describe('the harrier command', function () {
       certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'harrier-cli-cert-'));
       fs.writeFileSync(path.join(site, 'index.html'), '<!doctype html><title>hi</title><p>hello</p>\n');
       fs.writeFileSync(path.join(site, 'data.bin'), file);
-      child = spawn(process.execPath, [bin, 'serve', site, '--port', '0', '--host', '127.0.0.1'], {
+      child = spawn(process.execPath, [bin, 'serve', site, '--port', '0', '--host', '127.0.0.1', '--websocket-echo', '/ws'], {
         env: { ...process.env, HARRIER_DEV_CERT_DIR: certDir }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       child.stdout!.on('data', (d) => (out += d));
@@ -122,6 +123,19 @@ describe('the harrier command', function () {
       assert.equal(report.responses[0].status, 200);
       assert.equal(report.responses[0].sha256, crypto.createHash('sha256').update(file).digest('hex'));
       assert.equal(report.responses[1].status, 200);
+    });
+
+    it('--websocket-echo: a WebSocket echo over HTTP/1.1 (ws client) and HTTP/3 (quic-go client)', async () => {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, { rejectUnauthorized: false });
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const echoed = new Promise<Buffer>((resolve) => ws.once('message', (d) => resolve(d as Buffer)));
+      ws.send(file.subarray(0, 70_000));
+      assert.ok((await echoed).equals(file.subarray(0, 70_000)));
+      ws.close(1000);
+      const run = await runPeer<Record<string, unknown>>(goPeer('wsh3'), ['-addr', `127.0.0.1:${port}`, '-path', '/ws', '-insecure', '-n', '6']);
+      assert.equal(run.code, 0, `${JSON.stringify(run.report)}\n${run.stderr}`);
+      assert.equal(run.report.echoed, 6);
+      assert.match(out, /WebSocket echo at \/ws/);
     });
 
     it('logs each request and shuts down gracefully on SIGTERM', async () => {
