@@ -145,7 +145,9 @@ export function webSocket(path: string, handler: WebSocketHandler, options: WebS
 
     const wss = serverFor(options.maxMessageSize ?? hub.limits.maxMessageSize);
     const extra = ctx.response.headers.toList();
-    // From here the response belongs to the handshake, not to respond().
+    // From here the response belongs to the handshake, not to respond(). The status is what
+    // the access log and the metrics report: 101 (RFC 6455) or 200 (RFC 8441, RFC 9220).
+    ctx.status = upgrade ? 101 : 200;
     ctx.response.headersSent = true;
     let nodeReq: IncomingMessage;
     let socket: Duplex;

@@ -136,6 +136,10 @@ describe('the harrier command', function () {
       assert.equal(run.code, 0, `${JSON.stringify(run.report)}\n${run.stderr}`);
       assert.equal(run.report.echoed, 6);
       assert.match(out, /WebSocket echo at \/ws/);
+      // The access log shows each WebSocket with its handshake status, once it has closed.
+      await new Promise((r) => setTimeout(r, 200));
+      assert.match(out, /"GET \/ws HTTP\/1\.1" 101/);
+      assert.match(out, /"CONNECT \/ws HTTP\/3" 200/);
     });
 
     it('logs each request and shuts down gracefully on SIGTERM', async () => {
