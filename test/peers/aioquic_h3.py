@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """HTTP/3 client (aioquic.h3), or HTTP/0.9 over QUIC (hq-interop) with --hq.
 
-All GETs are sent in parallel on ONE connection. Optionally: one POST with a
-deterministic body and request trailers, and one GET cancelled after its first
+All GETs (or --method requests) are sent in parallel on ONE connection, each
+with the --header fields. Optionally: one POST (or --post-method) with a
+deterministic body or --body-file, a --content-type, request trailers, without
+content-length, or paced at --post-rate; and one GET cancelled after its first
 response bytes (STOP_SENDING + RESET_STREAM with H3_REQUEST_CANCELLED).
 
 Prints one JSON object on stdout (see README.md); diagnostics go to stderr.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import os
 import sys
@@ -46,7 +49,18 @@ class TunedH3Connection(H3Connection):
     def __init__(self, quic, max_table_capacity: int, blocked_streams: int = 16):
         self._wanted_capacity = max_table_capacity
         self._wanted_blocked = blocked_streams
+        # Request streams whose response has no content whatever its content-length says.
+        self.head_streams: set[int] = set()
         super().__init__(quic)
+
+    def _check_content_length(self, stream) -> None:
+        # aioquic 1.7.2 compares content-length with the DATA received on every response,
+        # so the answer to HEAD (content-length of the GET, no DATA) closes the connection
+        # with H3_MESSAGE_ERROR. RFC 9114 §4.1.2: a response defined to have no content
+        # (RFC 9110 §6.4.1: to HEAD) can carry a non-zero content-length.
+        if stream.stream_id in self.head_streams:
+            return
+        super()._check_content_length(stream)
 
     def _init_connection(self) -> None:
         self._max_table_capacity = self._wanted_capacity
@@ -58,8 +72,10 @@ class TunedH3Connection(H3Connection):
 class Request:
     """One request's progress and result."""
 
-    def __init__(self, kind: str, path: str, stream_id: int, out_path: str | None):
+    def __init__(self, kind: str, method: str, path: str, stream_id: int, out_path: str | None,
+                 keep_max: int = 0):
         self.kind = kind  # "get", "post" or "cancel"
+        self.method = method
         self.path = path
         self.stream_id = stream_id
         self.status: int | None = None
@@ -70,6 +86,12 @@ class Request:
         self.error: str | None = None
         self.done = asyncio.get_running_loop().create_future()
         self.out = open(out_path, "wb") if out_path else None
+        # the first keep_max + 1 body bytes, for body_b64 (reported only when it all fits)
+        self.keep_max = keep_max
+        self.kept = bytearray()
+        self.stop_sending_code: int | None = None  # the server's STOP_SENDING, if any
+        self.pacer: asyncio.Future | None = None  # --post-rate task
+        self.body_sent: int | None = None  # body bytes written when paced
         # cancel bookkeeping
         self.cancel_sent = False
         self.bytes_before_cancel: int | None = None
@@ -87,11 +109,14 @@ class Request:
     def result(self) -> dict:
         res = {
             "path": self.path,
+            "method": self.method,
             "status": self.status,
             "headers": self.headers,
             "bytes": self.bytes,
             "sha256": self.hasher.hexdigest(),
         }
+        if self.keep_max > 0 and self.bytes <= self.keep_max:
+            res["body_b64"] = base64.b64encode(bytes(self.kept)).decode()
         if self.trailers is not None:
             res["trailers"] = self.trailers
         if self.error is not None:
@@ -126,6 +151,10 @@ class H3ClientProtocol(QuicConnectionProtocol):
         if isinstance(event, events.HandshakeCompleted):
             if not self.handshake.done():
                 self.handshake.set_result(event)
+        elif isinstance(event, events.StopSendingReceived):
+            req = self.requests.get(event.stream_id)
+            if req is not None:
+                req.stop_sending_code = event.error_code
         elif isinstance(event, events.StreamReset):
             req = self.requests.get(event.stream_id)
             if req is not None:
@@ -174,6 +203,8 @@ class H3ClientProtocol(QuicConnectionProtocol):
             return
         req.bytes += len(data)
         req.hasher.update(data)
+        if req.keep_max > 0 and len(req.kept) <= req.keep_max:
+            req.kept += data[: req.keep_max + 1 - len(req.kept)]
         if req.out is not None:
             req.out.write(data)
         if req.kind == "cancel" and data and not req.cancel_sent and not ended:
@@ -201,31 +232,73 @@ class H3ClientProtocol(QuicConnectionProtocol):
 
     def send_request(self, kind: str, method: str, authority: str, path: str,
                      out_path: str | None, body: bytes | None = None,
-                     trailers: list[tuple[bytes, bytes]] | None = None) -> Request:
+                     trailers: list[tuple[bytes, bytes]] | None = None,
+                     extra_headers: list[tuple[bytes, bytes]] | None = None,
+                     content_length: bool = True, rate: float = 0.0,
+                     keep_max: int = 0) -> Request:
+        """Send one request. extra_headers (lowercase names) go after the pseudo-headers;
+        a user-agent among them replaces ours. With rate > 0 the body is paced (rate
+        bytes per second, in tenths of a second) by a task; otherwise it is queued at once."""
         sid = self._quic.get_next_available_stream_id()
-        req = Request(kind, path, sid, out_path)
+        req = Request(kind, method, path, sid, out_path, keep_max)
         self.requests[sid] = req
         if self.hq:
             self._quic.send_stream_data(sid, f"GET {path}\r\n".encode(), end_stream=True)
             return req
+        extra = list(extra_headers or [])
+        if method == "HEAD":
+            self.http.head_streams.add(sid)
         headers = [
             (b":method", method.encode()),
             (b":scheme", b"https"),
             (b":authority", authority.encode()),
             (b":path", path.encode()),
-            (b"user-agent", USER_AGENT.encode()),
         ]
+        if not any(name == b"user-agent" for name, _ in extra):
+            headers.append((b"user-agent", USER_AGENT.encode()))
+        headers += extra
         if body is None:
             self.http.send_headers(sid, headers, end_stream=True)
             return req
-        headers.append((b"content-length", str(len(body)).encode()))
+        if content_length:
+            headers.append((b"content-length", str(len(body)).encode()))
         if trailers:
             headers.append((b"trailer", b", ".join(name for name, _ in trailers)))
         self.http.send_headers(sid, headers, end_stream=False)
+        if rate > 0:
+            req.pacer = asyncio.ensure_future(self._paced_body(req, body, rate, trailers))
+            return req
         self.http.send_data(sid, body, end_stream=not trailers)
         if trailers:
             self.http.send_headers(sid, trailers, end_stream=True)
         return req
+
+    async def _paced_body(self, req: Request, body: bytes, rate: float,
+                          trailers: list[tuple[bytes, bytes]] | None) -> None:
+        """Write `body` at `rate` bytes/s in 100 ms steps; stop when the server sent
+        STOP_SENDING or reset the stream, or the response is complete."""
+        step = max(1, int(rate / 10))
+        req.body_sent = 0
+        try:
+            while req.body_sent < len(body):
+                if req.stop_sending_code is not None or self.terminated is not None:
+                    return  # aioquic already answered STOP_SENDING with RESET_STREAM
+                if req.done.done():
+                    # complete response before the whole request: abandon the body
+                    self._quic.reset_stream(req.stream_id, H3_REQUEST_CANCELLED)
+                    self.transmit()
+                    return
+                chunk = body[req.body_sent:req.body_sent + step]
+                last = req.body_sent + len(chunk) >= len(body)
+                self.http.send_data(req.stream_id, chunk, end_stream=last and not trailers)
+                req.body_sent += len(chunk)
+                if last and trailers:
+                    self.http.send_headers(req.stream_id, trailers, end_stream=True)
+                self.transmit()
+                if not last:
+                    await asyncio.sleep(0.1)
+        except Exception as exc:  # the stream went away under us (reset, connection closed)
+            pc.log(f"paced body on stream {req.stream_id} stopped: {exc!r}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -233,9 +306,25 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--url-base", required=True, help="https://HOST:PORT")
     p.add_argument("--paths", default="", help="comma-separated paths to GET in parallel")
     p.add_argument("--paths-file", default=None, help="file with one path per line")
+    p.add_argument("--method", default="GET", help="method of the --paths requests (default GET)")
+    p.add_argument("--header", action="append", default=[], metavar="'name: value'",
+                   help="request field sent on every request (repeatable; a user-agent "
+                        "replaces ours)")
+    p.add_argument("--authority", default=None,
+                   help=":authority of every request (default: HOST:PORT of --url-base)")
+    p.add_argument("--body-b64", type=int, default=0, metavar="N",
+                   help="report each body of at most N bytes as body_b64 (default 0: never)")
     p.add_argument("--out-dir", default=None, help="write each body here, by basename")
     p.add_argument("--post", default=None, metavar="PATH", help="also POST to PATH")
     p.add_argument("--post-size", type=int, default=0, help="POST body size in bytes")
+    p.add_argument("--post-method", default="POST", help="method of the --post request")
+    p.add_argument("--body-file", default=None,
+                   help="POST body read from this file (instead of --post-size bytes)")
+    p.add_argument("--content-type", default=None, help="content-type of the POST")
+    p.add_argument("--no-content-length", action="store_true",
+                   help="send the POST body without content-length")
+    p.add_argument("--post-rate", type=float, default=0.0, metavar="BYTES_PER_S",
+                   help="pace the POST body: BYTES_PER_S/10 bytes every 100 ms")
     p.add_argument("--trailers", action="append", default=[], metavar="'name: value'",
                    help="request trailer sent after the POST body (repeatable)")
     p.add_argument("--cancel", default=None, metavar="PATH",
@@ -259,7 +348,6 @@ def parse_args() -> argparse.Namespace:
         p.error("--url-base must look like https://HOST:PORT")
     args.host = url.hostname
     args.port = url.port or 443
-    args.authority = url.netloc
     paths = [x.strip() for x in args.paths.split(",") if x.strip()]
     if args.paths_file:
         with open(args.paths_file) as fp:
@@ -269,6 +357,28 @@ def parse_args() -> argparse.Namespace:
         args.post = "/" + args.post.lstrip("/")
     if args.cancel:
         args.cancel = "/" + args.cancel.lstrip("/")
+    args.header_list = []
+    for h in args.header:
+        name, sep, value = h.partition(":")
+        name = name.strip().lower()
+        if not sep or not name or name.startswith(":"):
+            p.error(f"bad --header {h!r}: expected 'name: value' (use --authority for :authority)")
+        args.header_list.append((name.encode(), value.strip().encode()))
+    if args.authority is not None:
+        args.authority = args.authority.strip()
+    else:
+        args.authority = url.netloc
+    args.method = args.method.upper()
+    args.post_method = args.post_method.upper()
+    post_only = [("--body-file", args.body_file), ("--content-type", args.content_type),
+                 ("--no-content-length", args.no_content_length), ("--post-rate", args.post_rate)]
+    for flag, value in post_only:
+        if value and not args.post:
+            p.error(f"{flag} needs --post")
+    if args.body_file and not os.path.isfile(args.body_file):
+        p.error(f"--body-file {args.body_file}: no such file")
+    if args.hq and (args.header_list or args.method != "GET"):
+        p.error("--header/--method need HTTP/3 (not --hq)")
     args.trailer_list = []
     for t in args.trailers:
         name, sep, value = t.partition(":")
@@ -341,20 +451,32 @@ def main() -> int:
         def send_all() -> None:
             nonlocal post_req, cancel_req
             for path in args.path_list:
-                gets.append(proto.send_request("get", "GET", args.authority, path,
-                                               out_file(args.out_dir, path)))
+                gets.append(proto.send_request("get", args.method, args.authority, path,
+                                               out_file(args.out_dir, path),
+                                               extra_headers=args.header_list,
+                                               keep_max=args.body_b64))
             if args.post:
-                body = pc.payload(POST_LABEL, args.post_size)
+                if args.body_file:
+                    with open(args.body_file, "rb") as fp:
+                        body = fp.read()
+                else:
+                    body = pc.payload(POST_LABEL, args.post_size)
+                extra = list(args.header_list)
+                if args.content_type is not None:
+                    extra.append((b"content-type", args.content_type.encode()))
                 report["post"] = {"path": args.post, "sent_bytes": len(body),
                                   "sent_sha256": pc.sha256_hex(body),
                                   "trailers_sent": {k.decode(): v.decode()
                                                     for k, v in args.trailer_list}}
-                post_req = proto.send_request("post", "POST", args.authority, args.post,
-                                              out_file(args.out_dir, args.post), body,
-                                              args.trailer_list)
+                post_req = proto.send_request("post", args.post_method, args.authority,
+                                              args.post, out_file(args.out_dir, args.post),
+                                              body, args.trailer_list, extra_headers=extra,
+                                              content_length=not args.no_content_length,
+                                              rate=args.post_rate, keep_max=args.body_b64)
             if args.cancel:
                 cancel_req = proto.send_request("cancel", "GET", args.authority,
-                                                args.cancel, None)
+                                                args.cancel, None,
+                                                extra_headers=args.header_list)
             proto.transmit()
 
         try:
@@ -409,6 +531,12 @@ def main() -> int:
             report["responses"] = [r.result() for r in gets]
             if post_req is not None:
                 report["post"].update(post_req.result())
+                if post_req.pacer is not None:
+                    post_req.pacer.cancel()
+                    # paced: what actually went out before the server stopped us
+                    report["post"]["sent_bytes"] = post_req.body_sent or 0
+                if post_req.stop_sending_code is not None:
+                    report["post"]["server_stop_sending_code"] = post_req.stop_sending_code
             if cancel_req is not None:
                 c = cancel_req.result()
                 c.update({

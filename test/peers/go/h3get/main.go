@@ -1,9 +1,11 @@
 // Command h3get is an HTTP/3 client built on quic-go's http3 package.
 //
 // All requests go through ONE http3.Transport, hence one QUIC connection to
-// the server; with -parallel (the default) the GETs run concurrently. It can
-// also POST a deterministic body with request trailers, and cancel one GET
-// after its first response bytes (quic-go then aborts the stream with
+// the server; with -parallel (the default) the GETs (or -method requests) run
+// concurrently, each with the -header fields. It can also POST (or
+// -post-method) a deterministic body or -body-file with a -content-type,
+// request trailers, without content-length, or paced at -post-rate; and cancel
+// one GET after its first response bytes (quic-go then aborts the stream with
 // H3_REQUEST_CANCELLED in both directions).
 //
 // One JSON object is printed on stdout (see ../../README.md). Exit status 0
@@ -16,6 +18,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -41,12 +44,17 @@ const postLabel = "harrier-post"
 
 type response struct {
 	Path     string            `json:"path"`
+	Method   string            `json:"method"`
 	Status   *int              `json:"status"`
 	Headers  map[string]string `json:"headers"`
 	Trailers map[string]string `json:"trailers,omitempty"`
 	Bytes    int64             `json:"bytes"`
 	SHA256   string            `json:"sha256"`
-	Error    *string           `json:"error,omitempty"`
+	BodyB64  *string           `json:"body_b64,omitempty"`
+	// Uncompressed: quic-go asked for gzip on its own and decoded the body
+	// (Content-Encoding and Content-Length are then gone from Headers).
+	Uncompressed bool    `json:"uncompressed,omitempty"`
+	Error        *string `json:"error,omitempty"`
 }
 
 type postResult struct {
@@ -79,8 +87,18 @@ type options struct {
 	base, serverName, outDir string
 	paths                    []string
 	parallel                 bool
+	method                   string
+	headers                  http.Header
+	authority                string
+	bodyB64                  int64
+	noRedirect               bool
 	post                     string
+	postMethod               string
 	postSize                 int
+	bodyFile                 string
+	contentType              string
+	noContentLength          bool
+	postRate                 float64
 	trailers                 http.Header
 	trailerList              map[string]string
 	cancel                   string
@@ -92,15 +110,25 @@ type options struct {
 func parseFlags() options {
 	var o options
 	var paths peer.ListFlag
-	var trailers peer.RepeatFlag
+	var trailers, headers peer.RepeatFlag
 	var pathsFile string
 	var timeout, hsTimeout float64
 	flag.StringVar(&o.base, "base", "", "https://HOST:PORT (required)")
 	flag.Var(&paths, "paths", "comma-separated paths to GET (repeatable)")
 	flag.StringVar(&pathsFile, "paths-file", "", "file with one path per line")
 	flag.BoolVar(&o.parallel, "parallel", true, "run the GETs concurrently (false: one after another, same connection)")
+	flag.StringVar(&o.method, "method", "GET", "method of the -paths requests")
+	flag.Var(&headers, "header", "'name: value' request field sent on every request (repeatable; Host sets :authority)")
+	flag.StringVar(&o.authority, "authority", "", ":authority of every request (default: host of -base)")
+	flag.Int64Var(&o.bodyB64, "body-b64", 0, "report each body of at most N bytes as body_b64 (0: never)")
+	flag.BoolVar(&o.noRedirect, "no-redirect", false, "do not follow redirects (report the 3xx itself)")
 	flag.StringVar(&o.post, "post", "", "also POST a deterministic body to this path")
 	flag.IntVar(&o.postSize, "post-size", 0, "POST body size in bytes")
+	flag.StringVar(&o.postMethod, "post-method", "POST", "method of the -post request")
+	flag.StringVar(&o.bodyFile, "body-file", "", "POST body read from this file (instead of -post-size bytes)")
+	flag.StringVar(&o.contentType, "content-type", "", "content-type of the POST")
+	flag.BoolVar(&o.noContentLength, "no-content-length", false, "send the POST body without content-length")
+	flag.Float64Var(&o.postRate, "post-rate", 0, "pace the POST body: BYTES_PER_S/10 bytes every 100 ms")
 	flag.Var(&trailers, "trailer", "'name: value' request trailer sent after the POST body (repeatable)")
 	flag.StringVar(&o.cancel, "cancel", "", "GET this path and cancel it after the first response bytes")
 	flag.StringVar(&o.outDir, "out-dir", "", "write each body here, by basename")
@@ -161,6 +189,30 @@ func parseFlags() options {
 	if len(trailers) > 0 && o.post == "" {
 		usage("-trailer needs -post")
 	}
+	o.headers = http.Header{}
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			usage(fmt.Sprintf("bad -header %q: expected 'name: value'", h))
+		}
+		value = strings.TrimSpace(value)
+		if strings.EqualFold(name, "host") {
+			o.authority = value // Go sends req.Host as :authority
+			continue
+		}
+		o.headers.Add(name, value)
+	}
+	o.method = strings.ToUpper(o.method)
+	o.postMethod = strings.ToUpper(o.postMethod)
+	if o.post == "" && (o.bodyFile != "" || o.contentType != "" || o.noContentLength || o.postRate > 0) {
+		usage("-body-file, -content-type, -no-content-length and -post-rate need -post")
+	}
+	if o.bodyFile != "" {
+		if _, err := os.Stat(o.bodyFile); err != nil {
+			usage(err.Error())
+		}
+	}
 	if len(o.paths) == 0 && o.post == "" && o.cancel == "" {
 		usage("nothing to do: give -paths, -paths-file, -post or -cancel")
 	}
@@ -214,7 +266,11 @@ func run(o options, rep *report, retry *peer.RetryDetector) error {
 	tr.QUICConfig.MaxIdleTimeout = 30 * time.Second
 	tr.QUICConfig.HandshakeIdleTimeout = o.handshakeTimeout
 	defer tr.Close()
-	c := &client{o: o, http: &http.Client{Transport: tr}, start: time.Now(), rep: rep}
+	hc := &http.Client{Transport: tr}
+	if o.noRedirect {
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	c := &client{o: o, http: hc, start: time.Now(), rep: rep}
 
 	var wg sync.WaitGroup
 	rep.Responses = make([]response, len(o.paths))
@@ -273,9 +329,28 @@ func (c *client) fail(r *response, err error) {
 // true to stop reading.
 func (c *client) do(ctx context.Context, req *http.Request, p string, out io.Writer,
 	onData func(n int64) bool) (r response, stopped bool) {
-	r = response{Path: p, Headers: map[string]string{}}
+	r = response{Path: p, Method: req.Method, Headers: map[string]string{}}
 	h := sha256.New()
-	defer func() { r.SHA256 = hex.EncodeToString(h.Sum(nil)) }()
+	var kept *bytes.Buffer
+	if c.o.bodyB64 > 0 {
+		kept = &bytes.Buffer{}
+		out = keepWriter(out, kept, c.o.bodyB64+1)
+	}
+	defer func() {
+		r.SHA256 = hex.EncodeToString(h.Sum(nil))
+		if kept != nil && r.Bytes <= c.o.bodyB64 {
+			b := base64.StdEncoding.EncodeToString(kept.Bytes())
+			r.BodyB64 = &b
+		}
+	}()
+	for name, values := range c.o.headers {
+		for _, v := range values {
+			req.Header.Add(name, v)
+		}
+	}
+	if c.o.authority != "" {
+		req.Host = c.o.authority
+	}
 	resp, err := c.http.Do(req.WithContext(ctx))
 	if err != nil {
 		c.fail(&r, err)
@@ -286,6 +361,7 @@ func (c *client) do(ctx context.Context, req *http.Request, p string, out io.Wri
 	status := resp.StatusCode
 	r.Status = &status
 	r.Headers = lowerHeaders(resp.Header)
+	r.Uncompressed = resp.Uncompressed
 	if resp.ContentLength >= 0 {
 		// Go moves Content-Length out of the header map
 		r.Headers["content-length"] = fmt.Sprint(resp.ContentLength)
@@ -327,7 +403,7 @@ func readBody(body io.Reader, h hash.Hash, out io.Writer, n *int64, onData func(
 }
 
 func (c *client) get(ctx context.Context, p string) response {
-	req, err := http.NewRequest(http.MethodGet, c.o.base+p, nil)
+	req, err := http.NewRequest(c.o.method, c.o.base+p, nil)
 	if err != nil {
 		r := response{Path: p, Headers: map[string]string{}}
 		c.fail(&r, err)
@@ -349,15 +425,44 @@ func (c *client) get(ctx context.Context, p string) response {
 }
 
 func (c *client) postRequest(ctx context.Context) *postResult {
-	body := peer.Payload(postLabel, c.o.postSize)
+	var body []byte
+	if c.o.bodyFile != "" {
+		var err error
+		if body, err = os.ReadFile(c.o.bodyFile); err != nil {
+			res := &postResult{response: response{Path: c.o.post, Method: c.o.postMethod, Headers: map[string]string{}}}
+			c.fail(&res.response, err)
+			return res
+		}
+	} else {
+		body = peer.Payload(postLabel, c.o.postSize)
+	}
 	res := &postResult{SentBytes: len(body), SentSHA256: peer.SHA256Hex(body), TrailersSent: c.o.trailerList}
-	req, err := http.NewRequest(http.MethodPost, c.o.base+c.o.post, bytes.NewReader(body))
+	req, err := http.NewRequest(c.o.postMethod, c.o.base+c.o.post, bytes.NewReader(body))
 	if err != nil {
-		res.response = response{Path: c.o.post, Headers: map[string]string{}}
+		res.response = response{Path: c.o.post, Method: c.o.postMethod, Headers: map[string]string{}}
 		c.fail(&res.response, err)
 		return res
 	}
 	req.ContentLength = int64(len(body))
+	var paced *pacedReader
+	if c.o.postRate > 0 {
+		step := int(c.o.postRate / 10)
+		if step < 1 {
+			step = 1
+		}
+		paced = &pacedReader{data: body, step: step}
+		req.Body = paced
+		req.GetBody = nil
+	} else if c.o.noContentLength {
+		req.Body = io.NopCloser(bytes.NewReader(body)) // hides the length from Go
+		req.GetBody = nil
+	}
+	if c.o.noContentLength {
+		req.ContentLength = -1 // unknown: quic-go sends no content-length
+	}
+	if c.o.contentType != "" {
+		req.Header.Set("Content-Type", c.o.contentType)
+	}
 	if len(c.o.trailers) > 0 {
 		// announced in the "trailer" header, sent as a HEADERS frame after the body
 		req.Trailer = c.o.trailers.Clone()
@@ -370,8 +475,58 @@ func (c *client) postRequest(ctx context.Context) *postResult {
 		}
 	}
 	res.response, _ = c.do(ctx, req, c.o.post, out, nil)
+	if paced != nil {
+		res.SentBytes = int(paced.sent.Load()) // what quic-go took before the exchange ended
+	}
 	return res
 }
+
+// pacedReader hands out step bytes per Read, 100 ms apart (the first at once).
+type pacedReader struct {
+	data   []byte
+	step   int
+	sent   atomic.Int64
+	closed atomic.Bool
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	off := int(p.sent.Load())
+	if off >= len(p.data) {
+		return 0, io.EOF
+	}
+	if off > 0 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if p.closed.Load() {
+		return 0, errors.New("request body closed")
+	}
+	n := copy(b, p.data[off:min(off+p.step, len(p.data))])
+	p.sent.Add(int64(n))
+	return n, nil
+}
+
+func (p *pacedReader) Close() error {
+	p.closed.Store(true)
+	return nil
+}
+
+// keepWriter tees into out (may be nil) and keeps the first max bytes in kept.
+func keepWriter(out io.Writer, kept *bytes.Buffer, max int64) io.Writer {
+	k := writerFunc(func(b []byte) (int, error) {
+		if room := max - int64(kept.Len()); room > 0 {
+			kept.Write(b[:min(int64(len(b)), room)])
+		}
+		return len(b), nil
+	})
+	if out == nil {
+		return k
+	}
+	return io.MultiWriter(out, k)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // cancelRequest reads the first chunk of the response body, then cancels the
 // request's context: quic-go's http3 client then sends STOP_SENDING and
