@@ -247,17 +247,19 @@ export function sleep(ms: number): Promise<void> {
 
 /**
  * CPU utilisation of a running process (1.0 = one core busy), sampled from 1 s after the
- * start to its last reading while alive (every 250 ms): was the load generator the limit?
- * NaN when it ran for less than about 1.5 s.
+ * start to its last reading while alive (every 250 ms), or until `untilMs` after the start
+ * if given (a client that idles after its load, e.g. oha waiting for the server to close
+ * its connections): was the load generator the limit? NaN when it ran for less than about 1.5 s.
  */
-export function sampleUtil(child: Child): Promise<number> {
+export function sampleUtil(child: Child, untilMs?: number): Promise<number> {
+  const end = untilMs === undefined ? Infinity : Date.now() + untilMs;
   return (async () => {
     await sleep(1000);
     if (!child.running) return NaN;
     const a = procCpuSec(child.pid);
     const ta = Date.now();
     let last = NaN;
-    while (child.running) {
+    while (child.running && Date.now() < end) {
       await sleep(250);
       try {
         if (child.running) last = (procCpuSec(child.pid) - a) / ((Date.now() - ta) / 1000);

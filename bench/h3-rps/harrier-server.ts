@@ -63,15 +63,6 @@ async function main(): Promise<void> {
     const server = createServer({
       endpoints: [{ host: '127.0.0.1', port: 0, protocols: ['h3'] }], tls: { cert, key }, quic: { maxIdleTimeout: IDLE_MS },
     });
-    // Workaround for a Harrier bug (src/listeners/quic.ts, cancel()): a request that the client
-    // cancels (STOP_SENDING / RESET_STREAM, as oha does to requests in flight at its -z deadline)
-    // while the handler is still running destroys the request body with an error; with no
-    // 'error' listener on the body that is an uncaught exception and the server process exits.
-    // Static files are answered asynchronously, so `full` hits it at the end of every load.
-    server.use(async (ctx, next) => {
-      ctx.request.body.on('error', () => { /* the cancellation is handled by the listener */ });
-      await next();
-    });
     server.use(middleware<(o?: object) => Mw>('compress', 'compress')());
     if (args.mode === 'full') {
       server.use(middleware<(root: string, o?: object) => Mw>('static', 'staticFiles')(args.root));

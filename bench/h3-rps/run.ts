@@ -12,7 +12,9 @@
  *   node dist/bench/h3-rps.js [--rounds 3] [--duration 10] [--warmup 2] [--connections 50]
  *        [--modes full,caddy,bare,route] [--cpu-prof DIR] [--out bench/results/h3-rps.md]
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   Child, REPO, BODY_SIZE, commandVersion, fmt, freePort, machineLine, makeFixture, median, procCpuSec,
@@ -58,6 +60,8 @@ export interface Run {
   clientUtil: number;
   p50ms: number;
   p99ms: number;
+  /** 1-minute load average of the machine at the end of the measured load (other work on it). */
+  load1: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -85,11 +89,20 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
+/**
+ * The Caddyfile. oha (rustls) sends no SNI to an IP address; CertMagic then picks the
+ * certificate by the connection's local address, and for HTTP/3 that is the UDP socket's
+ * bound address, `::` when Caddy listens on the wildcard, which matches no certificate: every
+ * handshake failed with TLS alert 80 (internal_error). `bind 127.0.0.1` makes the local
+ * address 127.0.0.1 (the certificate's IP SAN; also the address Harrier listens on), and
+ * `default_sni 127.0.0.1` names the certificate for SNI-less handshakes in any case.
+ */
 function caddyfile(fx: Fixture, port: number): string {
   return `{
 \tadmin off
 \tauto_https disable_redirects
 \tskip_install_trust
+\tdefault_sni 127.0.0.1
 \tlog {
 \t\toutput discard
 \t}
@@ -99,6 +112,7 @@ function caddyfile(fx: Fixture, port: number): string {
 }
 
 https://127.0.0.1:${port} {
+\tbind 127.0.0.1
 \ttls ${fx.certFile} ${fx.keyFile}
 \troot * ${fx.root}
 \tfile_server
@@ -129,15 +143,38 @@ async function startServer(mode: Mode, fx: Fixture, o: Options): Promise<{ child
   return { child, pid: ready.pid, url: `https://127.0.0.1:${ready.port}/hello.txt` };
 }
 
+/**
+ * How long after oha's start the measured window ends: its -z duration plus this grace (oha's
+ * start-up, the requests cut off at the deadline). oha then waits for the server to close the
+ * idle connections (Harrier: 2 s; Caddy: quic-go's default 30 s idle timeout, which the
+ * Caddyfile cannot change); that wait is outside the window for every server alike.
+ */
+const WINDOW_GRACE_MS = 1500;
+/** Bound on one oha run beyond its -z duration: Caddy's 30 s idle timeout and a margin. */
+const OHA_BOUND_EXTRA_SEC = 60;
+
 async function load(f: OhaFlavour, url: string, durationSec: number, connections: number, sample?: { pid: number }):
 Promise<{ summary: OhaSummary; clientUtil: number; wallSec: number; serverCpuSec: number }> {
   const t0 = process.hrtime.bigint();
   const cpu0 = sample ? procCpuSec(sample.pid) : 0;
+  const windowMs = durationSec * 1000 + WINDOW_GRACE_MS;
+  let serverCpuSec = NaN;
+  const readServer = (): void => {
+    if (!sample || Number.isFinite(serverCpuSec)) return;
+    try {
+      serverCpuSec = procCpuSec(sample.pid) - cpu0;
+    } catch {
+      /* the server is gone: reported by the caller */
+    }
+  };
   const oha = new Child(0, f.bin, ohaArgv(f, { url, durationSec, connections }));
-  const sampler = sampleUtil(oha);
-  const code = await oha.finish((durationSec + 30) * 1000);
-  const serverCpuSec = sample ? procCpuSec(sample.pid) - cpu0 : NaN;
-  const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
+  const sampler = sampleUtil(oha, windowMs);
+  // Server CPU over the window: read at its end, or when oha exits if that comes first.
+  const windowEnd = setTimeout(readServer, windowMs);
+  const code = await oha.finish((durationSec + OHA_BOUND_EXTRA_SEC) * 1000);
+  clearTimeout(windowEnd);
+  readServer();
+  const wallSec = Math.min(Number(process.hrtime.bigint() - t0) / 1e9, windowMs / 1000);
   const clientUtil = await sampler;
   if (code !== 0) throw new Error(`oha exited ${code}: ${oha.stderr.trim().slice(-600)}`);
   return { summary: parseOha(oha.stdout), clientUtil, wallSec, serverCpuSec };
@@ -146,7 +183,7 @@ Promise<{ summary: OhaSummary; clientUtil: number; wallSec: number; serverCpuSec
 async function runOnce(mode: Mode, round: number, fx: Fixture, f: OhaFlavour, o: Options): Promise<Run> {
   const run: Run = {
     mode, round, ok: false, rps: NaN, requests: NaN, errors: NaN, deadlineAborts: NaN, serverCpuSec: NaN,
-    cpuUsPerReq: NaN, serverUtil: NaN, clientUtil: NaN, p50ms: NaN, p99ms: NaN,
+    cpuUsPerReq: NaN, serverUtil: NaN, clientUtil: NaN, p50ms: NaN, p99ms: NaN, load1: NaN,
   };
   let server: Child | undefined;
   try {
@@ -170,6 +207,7 @@ async function runOnce(mode: Mode, round: number, fx: Fixture, f: OhaFlavour, o:
     run.clientUtil = r.clientUtil;
     run.p50ms = r.summary.p50ms;
     run.p99ms = r.summary.p99ms;
+    run.load1 = os.loadavg()[0];
     run.ok = r.summary.ok > 0;
     if (!run.ok) run.error = `no 200 responses: ${JSON.stringify(r.summary.status)} ${JSON.stringify(r.summary.errorKinds)}`.slice(0, 300);
   } catch (err) {
@@ -184,23 +222,30 @@ async function runOnce(mode: Mode, round: number, fx: Fixture, f: OhaFlavour, o:
 function report(o: Options, runs: Run[], machine: string, ohaVersion: string): string {
   const L: string[] = [];
   L.push('# h3-rps: small HTTP/3 GETs per second and server CPU per request', '');
-  L.push(`Machine: ${machine}`, '');
+  const loads = runs.map((r) => r.load1).filter((x) => Number.isFinite(x));
+  L.push(`Machine: ${machine}; 1-minute load average at the end of each measured load: ` +
+    `${loads.length ? `${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)} (median ${fmt(median(loads), 2)})` : '–'}, ` +
+    `${fmt(os.loadavg()[0], 2)} at the end (2 cores: above about 2, other work shared the cores)`, '');
   L.push(`Command: \`npm run bench:h3-rps${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}\``, '');
   L.push(`Method: every server is a fresh process pinned to core 1 (\`taskset -c 1\`); the client, ${ohaVersion}`,
     `(quinn + h3), is pinned to core 0: \`oha --http-version 3 -z ${o.duration}s -c ${o.connections} --insecure --no-tui`,
     `-H 'accept-encoding: identity' --output-format json https://127.0.0.1:PORT/hello.txt\` (${o.connections} QUIC connections, one request at a time`,
     `each), after a ${o.warmup} s unmeasured warm-up on the same server. GET /hello.txt returns ${BODY_SIZE} bytes of text`,
     '(Accept-Encoding: identity, so compress() passes it through and nothing is compressed). Harrier\'s servers',
-    'use maxIdleTimeout 2 s (oha waits for the server to close connections at the end; see bench/README.md). TLS: ECDSA P-256 certificate (openssl).',
+    'use maxIdleTimeout 2 s; Caddy keeps quic-go\'s 30 s (oha waits for the server to close the connections at the',
+    'end; see bench/README.md). TLS: ECDSA P-256 certificate (openssl).',
     'rps = 200 responses / the -z duration (oha\'s own total also counts its wait for the server to close the',
-    'connections afterwards). Server CPU = user+sys of the server process (all threads) from',
-    '/proc/PID/stat just before oha starts to just after it exits; µs/request = that / 200 responses.',
-    '"server util" = server CPU s / wall s (1.00 = core 1 saturated); "client util" = oha\'s CPU over the middle',
-    'of the run (near 1.00 would mean the client, not the server, was the limit). Requests cut off by the',
-    '-z deadline are listed apart from errors.',
+    `connections afterwards). Server CPU = user+sys of the server process (all threads) from /proc/PID/stat, from`,
+    `just before oha starts to ${WINDOW_GRACE_MS / 1000} s after its -z duration (or oha\'s exit, if sooner), so that the idle wait`,
+    'that follows is outside the window for every server; µs/request = that / 200 responses.',
+    '"server util" = server CPU s / the -z duration (1.00 = core 1 saturated); "client util" = oha\'s CPU over the',
+    'same window from its 1st second (near 1.00 would mean the client, not the server, was the limit).',
+    'Requests cut off by the -z deadline are listed apart from errors. "load" = the 1-minute load average at the end',
+    'of the measured load (a run with a server util well below 1.00 and a high load shared core 1 with other work).',
     `Order per round: ${o.modes.map((m) => LABEL[m]).join(', ')}; ${o.rounds} rounds; medians.`, '');
-  L.push('Peers: Caddy with `admin off`, logs discarded, `servers { protocols h1 h2 h3 }`, `tls cert key`,',
-    '`file_server` on the same directory. Harrier full = `createServer` (with its request-limits middleware) +',
+  L.push('Peers: Caddy with `admin off`, logs discarded, `default_sni 127.0.0.1`, `servers { protocols h1 h2 h3 }`,',
+    '`bind 127.0.0.1`, `tls cert key`, `file_server` on the same directory (`bind` and `default_sni`: oha sends no SNI',
+    'to an IP address, and without them Caddy 2.6.2 found no certificate for its HTTP/3 socket; see bench/README.md). Harrier full = `createServer` (with its request-limits middleware) +',
     '`compress()` + `staticFiles(root)`, no access log; Harrier route = `createServer` + `compress()` + a',
     '`get(\'/hello.txt\')` route returning the body from memory; Harrier bare = `QuicListener.listen(app)` with an',
     'App whose only middleware sets the body.', '');
@@ -223,12 +268,28 @@ function report(o: Options, runs: Run[], machine: string, ohaVersion: string): s
   }
   L.push('');
   const c = med.caddy;
-  for (const m of ['full', 'route', 'bare'] as Mode[]) {
-    const h = med[m];
-    if (h && c && Number.isFinite(c.rps) && Number.isFinite(h.rps)) {
-      L.push(`- ${LABEL[m]} / Caddy: requests/s ${fmt(h.rps / c.rps, 2)}x; CPU per request ${fmt(h.us / c.us, 2)}x ` +
-        `(${h.us < c.us ? 'less' : 'more'} CPU per request than Caddy).`);
+  if (c && Number.isFinite(c.rps)) {
+    L.push('### Harrier / Caddy', '');
+    L.push('Ratio of the medians; in brackets the lowest and highest ratio of the same round\'s pair (Harrier run beside',
+      'the Caddy run of its round). requests/s above 1 and CPU per request below 1 favour Harrier.', '');
+    L.push('| Harrier mode | requests/s Harrier / Caddy | CPU µs/request Harrier / Caddy |');
+    L.push('|---|---|---|');
+    for (const m of ['full', 'route', 'bare'] as Mode[]) {
+      const h = med[m];
+      if (!h || !Number.isFinite(h.rps)) continue;
+      const pairs: Array<{ rps: number; us: number }> = [];
+      for (let round = 1; round <= o.rounds; round++) {
+        const a = runs.find((r) => r.ok && r.mode === m && r.round === round);
+        const b = runs.find((r) => r.ok && r.mode === 'caddy' && r.round === round);
+        if (a && b) pairs.push({ rps: a.rps / b.rps, us: a.cpuUsPerReq / b.cpuUsPerReq });
+      }
+      const range = (xs: number[]): string => (xs.length > 1 ? ` [${fmt(Math.min(...xs), 2)}–${fmt(Math.max(...xs), 2)}]` : '');
+      L.push(`| ${LABEL[m]} | ${fmt(h.rps / c.rps, 2)}x${range(pairs.map((p) => p.rps))} | ` +
+        `${fmt(h.us / c.us, 2)}x${range(pairs.map((p) => p.us))} (${fmt(h.us, 1)} vs ${fmt(c.us, 1)} µs) |`);
     }
+    L.push('');
+  } else if (o.modes.includes('caddy')) {
+    L.push('- No Harrier/Caddy ratio: no Caddy run succeeded.', '');
   }
   if (med.full && med.bare) {
     L.push(`- Full pipeline / bare: requests/s ${fmt(med.full.rps / med.bare.rps, 2)}x; CPU per request ` +
@@ -239,14 +300,14 @@ function report(o: Options, runs: Run[], machine: string, ohaVersion: string): s
       `${fmt(med.route.us, 1)} vs ${fmt(med.bare.us, 1)} µs.`);
   }
   L.push('', '## Every run (in the order run)', '');
-  L.push('| # | round | server | requests/s | 200s | CPU s | µs/request | server util | client util | p50 ms | p99 ms | errors | deadline-cut |');
-  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  L.push('| # | round | server | requests/s | 200s | CPU s | µs/request | server util | client util | p50 ms | p99 ms | errors | deadline-cut | load |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   runs.forEach((r, i) => {
     if (!r.ok) {
-      L.push(`| ${i + 1} | ${r.round} | ${LABEL[r.mode]} | FAILED: ${(r.error ?? '').replace(/\|/g, '/').replace(/\n/g, ' ')} | | | | | | | | | |`);
+      L.push(`| ${i + 1} | ${r.round} | ${LABEL[r.mode]} | FAILED: ${(r.error ?? '').replace(/\|/g, '/').replace(/\n/g, ' ')} | | | | | | | | | | |`);
       return;
     }
-    L.push(`| ${i + 1} | ${r.round} | ${LABEL[r.mode]} | ${fmt(r.rps)} | ${r.requests} | ${fmt(r.serverCpuSec, 2)} | ${fmt(r.cpuUsPerReq, 1)} | ${fmt(r.serverUtil, 2)} | ${fmt(r.clientUtil, 2)} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${r.errors} | ${r.deadlineAborts} |`);
+    L.push(`| ${i + 1} | ${r.round} | ${LABEL[r.mode]} | ${fmt(r.rps)} | ${r.requests} | ${fmt(r.serverCpuSec, 2)} | ${fmt(r.cpuUsPerReq, 1)} | ${fmt(r.serverUtil, 2)} | ${fmt(r.clientUtil, 2)} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${r.errors} | ${r.deadlineAborts} | ${fmt(r.load1, 2)} |`);
   });
   const kinds = runs.filter((r) => r.errorKinds);
   if (kinds.length) {
@@ -257,13 +318,20 @@ function report(o: Options, runs: Run[], machine: string, ohaVersion: string): s
   return L.join('\n');
 }
 
+/** ` (quic-go X)` from the Debian package's Built-Using field, when Caddy came from there. */
+function caddyQuicGo(): string {
+  const r = spawnSync('dpkg-query', ['-W', '-f', '${Built-Using}', 'caddy'], { encoding: 'utf8', timeout: 10_000 });
+  const m = /quic-go \(= ([^)\s]+)\)/.exec(r.stdout ?? '');
+  return m ? ` (quic-go ${m[1]})` : '';
+}
+
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const o = parseArgs(argv);
   requireCommand('taskset', 'install util-linux');
   requireCommand('openssl', 'install openssl');
   if (o.modes.includes('caddy')) requireCommand('caddy', 'apt-get install -y caddy (or drop it from --modes)');
   const f = ohaFlavour();
-  const machine = machineLine([`caddy ${commandVersion('caddy', ['version'])}`, f.version]);
+  const machine = machineLine([`caddy ${commandVersion('caddy', ['version'])}${caddyQuicGo()}`, f.version]);
   process.stderr.write(`h3-rps: ${machine}\n`);
   if (o.cpuProf) fs.mkdirSync(o.cpuProf, { recursive: true });
   const fx = makeFixture('h3-rps');
