@@ -27,6 +27,13 @@ export interface StaticOptions {
    * middleware. false: a missing file is 404, and another method on an existing file is 405.
    */
   fallthrough?: boolean;
+  /**
+   * Small files are kept in memory and served without touching the file system; each entry
+   * is checked again (realpath, open, stat) once `validateMs` has passed, so a changed file is
+   * served at most that long. `false` turns it off. Default: files up to 64 KiB, 1,000 entries,
+   * checked every 1,000 ms.
+   */
+  cache?: false | { maxFileSize?: number; maxEntries?: number; validateMs?: number };
 }
 
 interface Found {
@@ -34,6 +41,15 @@ interface Found {
   stat: fs.Stats;
   /** The path as requested (for the media type), not the symlink target. */
   name: string;
+}
+
+/** A small file held in memory (see StaticOptions.cache). */
+interface Cached {
+  name: string;
+  size: number;
+  mtimeMs: number;
+  body: Buffer;
+  checkedAt: number;
 }
 
 type Lookup = Found | 'directory' | null;
@@ -61,6 +77,12 @@ export function staticFiles(root: string, options: StaticOptions = {}): (ctx: Co
   const fallthrough = options.fallthrough ?? true;
   const cacheControl = options.maxAge === undefined ? undefined
     : `public, max-age=${Math.max(0, Math.floor(options.maxAge))}${options.immutable ? ', immutable' : ''}`;
+  const cacheOptions = options.cache === false ? undefined : options.cache ?? {};
+  const cacheMaxFile = cacheOptions?.maxFileSize ?? 64 * 1024;
+  const cacheMaxEntries = cacheOptions?.maxEntries ?? 1000;
+  const cacheValidMs = cacheOptions?.validateMs ?? 1000;
+  /** Request path (decoded segments) → the small file it resolved to. */
+  const cache = new Map<string, Cached>();
   let rootReal: Promise<string> | undefined;
   const realRoot = (): Promise<string> => (rootReal ??= fs.promises.realpath(path.resolve(root)));
 
@@ -120,6 +142,12 @@ export function staticFiles(root: string, options: StaticOptions = {}): (ctx: Co
       if (dotfiles === 'deny') throw new HttpError(403, 'Forbidden', { code: 'HARRIER_ERR_DOTFILE' });
       return notFound(next);
     }
+    const key = cacheOptions ? segments.join('/') : '';
+    const hit = cacheOptions ? cache.get(key) : undefined;
+    if (hit && Date.now() - hit.checkedAt < cacheValidMs) {
+      if (!readable) return methodNotAllowed();
+      return serve(ctx, { name: hit.name, size: hit.size, mtimeMs: hit.mtimeMs, body: hit.body });
+    }
     const wantsDirectory = segments.length === 0 || segments[segments.length - 1] === '';
     let found = await lookup(segments);
     if (found === 'directory') {
@@ -145,16 +173,33 @@ export function staticFiles(root: string, options: StaticOptions = {}): (ctx: Co
       await found.handle.close();
       return methodNotAllowed();
     }
-    await serve(ctx, found);
+    const { handle, stat, name } = found;
+    if (!cacheOptions || stat.size > cacheMaxFile) {
+      cache.delete(key);
+      return serve(ctx, { name, size: stat.size, mtimeMs: stat.mtimeMs, handle });
+    }
+    // Small: read it whole, keep it, answer from memory.
+    let body: Buffer;
+    try {
+      body = await handle.readFile();
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    const entry: Cached = { name, size: body.length, mtimeMs: stat.mtimeMs, body, checkedAt: Date.now() };
+    cache.delete(key);
+    if (cache.size >= cacheMaxEntries) cache.delete(cache.keys().next().value!);
+    cache.set(key, entry);
+    return serve(ctx, { name, size: entry.size, mtimeMs: entry.mtimeMs, body });
   };
 
-  async function serve(ctx: Context, file: Found): Promise<void> {
-    const { handle, stat } = file;
+  /** Answers with a file: from an open handle (streamed) or from memory. */
+  async function serve(ctx: Context, file: { name: string; size: number; mtimeMs: number; handle?: fs.promises.FileHandle; body?: Buffer }): Promise<void> {
+    const { handle } = file;
     let keepOpen = false;
     try {
-      const size = stat.size;
-      const modified = Math.floor(stat.mtimeMs / 1000);
-      const etag = useEtag ? `W/"${size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"` : undefined;
+      const size = file.size;
+      const modified = Math.floor(file.mtimeMs / 1000);
+      const etag = useEtag ? `W/"${size.toString(16)}-${Math.floor(file.mtimeMs).toString(16)}"` : undefined;
       const lastModified = useLastModified ? new Date(modified * 1000).toUTCString() : undefined;
       const validators = (): void => {
         if (etag) ctx.set('etag', etag);
@@ -202,10 +247,14 @@ export function staticFiles(root: string, options: StaticOptions = {}): (ctx: Co
         ctx.response.body = null;
         return;
       }
+      if (file.body) {
+        ctx.response.body = start === 0 && end === size - 1 ? file.body : file.body.subarray(start, end + 1);
+        return;
+      }
       ctx.response.body = fs.createReadStream(file.name, { fd: handle, start, end, autoClose: true });
       keepOpen = true;
     } finally {
-      if (!keepOpen) await handle.close().catch(() => undefined);
+      if (!keepOpen && handle) await handle.close().catch(() => undefined);
     }
   }
 }

@@ -430,4 +430,78 @@ describe('staticFiles', function () {
       assert.equal(parseHttpDate('1994-11-06'), undefined);
     });
   });
+
+  describe('small-file memory cache', () => {
+    let cached: TestServer;
+    let off: TestServer;
+    let dir: string;
+    const big = Buffer.alloc(100_000, 0x61);
+    before(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harrier-static-cache-'));
+      fs.writeFileSync(path.join(dir, 'a.txt'), 'version 1\n');
+      fs.writeFileSync(path.join(dir, 'big.txt'), big);
+      fs.mkdirSync(path.join(dir, 'd'));
+      fs.writeFileSync(path.join(dir, 'd', 'index.html'), '<p>index</p>');
+      cached = await TestServer.start((s) => s.use(staticFiles(dir, { cache: { validateMs: 300 } })));
+      off = await TestServer.start((s) => s.use(staticFiles(dir, { cache: false })));
+    });
+    after(async () => {
+      await cached.close();
+      await off.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('answers small files from memory until validateMs passes, then sees the change', async () => {
+      const first = await cached.request('h2', '/a.txt');
+      assert.equal(first.body.toString(), 'version 1\n');
+      assert.equal(first.headers['content-length'], '10');
+      // Rewritten with another size and removed-then-recreated: the cache still answers...
+      fs.writeFileSync(path.join(dir, 'a.txt'), 'version two\n');
+      const soon = await cached.request('http/1.1', '/a.txt');
+      assert.equal(soon.body.toString(), 'version 1\n');
+      assert.equal(soon.headers['etag'], first.headers['etag']);
+      // ...with the cached validators, so conditional requests and ranges agree with the body.
+      assert.equal((await cached.request('h2', '/a.txt', { headers: { 'if-none-match': first.headers['etag']! } })).status, 304);
+      const part = await cached.request('h2', '/a.txt', { headers: { range: 'bytes=2-4' } });
+      assert.equal(part.status, 206);
+      assert.equal(part.body.toString(), 'rsi');
+      assert.equal(part.headers['content-range'], 'bytes 2-4/10');
+      // Without the cache the change shows at once.
+      assert.equal((await off.request('h2', '/a.txt')).body.toString(), 'version two\n');
+      await new Promise((r) => setTimeout(r, 350));
+      const later = await cached.request('h2', '/a.txt');
+      assert.equal(later.body.toString(), 'version two\n');
+      assert.notEqual(later.headers['etag'], first.headers['etag']);
+      fs.rmSync(path.join(dir, 'a.txt'));
+      await new Promise((r) => setTimeout(r, 350));
+      assert.equal((await cached.request('h2', '/a.txt')).status, 404, 'a removed file is gone once checked again');
+    });
+
+    it('index files are cached under the directory path; files over maxFileSize are streamed as before', async () => {
+      for (let i = 0; i < 2; i++) {
+        const r = await cached.request('h2', '/d/');
+        assert.equal(r.body.toString(), '<p>index</p>');
+        assert.match(r.headers['content-type'] ?? '', /text\/html/);
+      }
+      assert.equal((await cached.request('h2', '/d')).status, 301);
+      const b = await cached.request('http/1.1', '/big.txt');
+      assert.ok(b.body.equals(big));
+      const tail = await cached.request('h2', '/big.txt', { headers: { range: 'bytes=-5' } });
+      assert.equal(tail.status, 206);
+      assert.equal(tail.body.toString(), 'aaaaa');
+    });
+
+    it('a cached file still refuses other methods (405 when not falling through)', async () => {
+      const strictCached = await TestServer.start((s) => s.use(staticFiles(dir, { fallthrough: false })));
+      try {
+        fs.writeFileSync(path.join(dir, 'b.txt'), 'b');
+        assert.equal((await strictCached.request('h2', '/b.txt')).status, 200);
+        const post = await strictCached.request('h2', '/b.txt', { method: 'POST', body: 'x' });
+        assert.equal(post.status, 405);
+        assert.equal(post.headers['allow'], 'GET, HEAD');
+      } finally {
+        await strictCached.close();
+      }
+    });
+  });
 });
