@@ -9,6 +9,7 @@ import { QuicListener, type QuicListenerOptions } from './listeners/quic';
 import { TcpListener, type TcpListenerOptions } from './listeners/tcp';
 import { formatPrometheus, RequestMetrics, snapshot, TRANSPORTS, zeroes, type MetricsSnapshot } from './metrics';
 import { loadOrCreateDevCertificate } from './tls/devcert';
+import { Http2WebTransport, type Http2WebTransportOptions } from './webtransport/h2';
 
 export type EndpointProtocol = 'h3' | 'h2' | 'http/1.1';
 
@@ -107,6 +108,12 @@ export interface ServerOptions {
   metrics?: boolean | MetricsOptions;
   /** WebSockets over HTTP/2 and HTTP/3 (routes are added with `webSocket(path, handler)`). */
   webSockets?: WebSocketTransports;
+  /**
+   * WebTransport over HTTP/2 (draft-ietf-webtrans-http2) on the TLS listeners, for clients
+   * without HTTP/3. Default: on when `quic.webtransport` is; `false` turns it off. Routes are
+   * the same `webTransport(path, handler)` for both.
+   */
+  webTransportOverHttp2?: boolean | Http2WebTransportOptions;
 }
 
 type Unbounded = 'maxConnections' | 'maxWebSockets';
@@ -152,6 +159,8 @@ export class Server extends App {
   private readonly requestMetrics = new RequestMetrics();
   private readonly quicStats = new Map<QuicListener, { accepted: number; announced: number; failed: number }>();
   private closing: Promise<void> | undefined;
+  /** WebTransport over HTTP/2, shared by the TLS listeners (undefined when off). */
+  private readonly h2WebTransport: Http2WebTransport | undefined;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -163,6 +172,8 @@ export class Server extends App {
         throw new RangeError(`limits.${name} must be a non-negative integer (got ${String(value)})`);
       }
     }
+    const wtH2 = options.webTransportOverHttp2 ?? (options.quic?.webtransport ? (options.quic.webtransport === true ? {} : options.quic.webtransport) : false);
+    this.h2WebTransport = wtH2 ? new Http2WebTransport(wtH2 === true ? {} : wtH2) : undefined;
     const l = this.limits;
     this.webSockets.limits = {
       maxWebSockets: l.maxWebSockets,
@@ -316,7 +327,7 @@ export class Server extends App {
       let port = ep.port ?? 4433;
       let tcp: TcpListener | undefined;
       if (wantsTcp) {
-        tcp = new TcpListener(this, { host, port, tls, ...tcpLimits });
+        tcp = new TcpListener(this, { host, port, tls, ...tcpLimits, webTransport: this.h2WebTransport });
         await tcp.listen();
         port = tcp.port;
       }
@@ -375,6 +386,7 @@ export class Server extends App {
     for (const t of this.tcpListeners) t.drain();
     // RFC 6455 §7.4.1: 1001, the server is going away.
     this.webSockets.closeAll();
+    this.h2WebTransport?.drain();
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([
@@ -389,6 +401,7 @@ export class Server extends App {
     ]);
     clearTimeout(timer);
     this.webSockets.terminateAll();
+    this.h2WebTransport?.closeAll('server shutting down');
     for (const t of this.tcpListeners) t.close();
     await Promise.all(this.quicListeners.map((q) => q.close()));
     for (const ep of this.options.endpoints ?? []) {

@@ -4,16 +4,24 @@
  * `:protocol webtransport`) carries one session; its streams, flow control and datagrams all
  * travel as capsules (RFC 9297) in that stream's DATA frames.
  *
- * Wire format as @fails-components/webtransport 1.6.8 speaks it (the only client there is):
- * - SETTINGS 0x2b61..0x2b65 give the initial session and stream limits of each side;
- * - WT_STREAM capsules open streams and carry their bytes, the stream's end is a WT_STREAM_FIN;
- * - its stream ids use HTTP/2 parity (client-initiated odd), where the draft uses QUIC parity
- *   (client-initiated even). We follow whichever the client uses: the first stream the client
- *   opens fixes the parity; when we open a stream first, the library's parity is taken.
+ * Written to draft-ietf-webtrans-http2-14, and to what @fails-components/webtransport 1.6.8
+ * (the one client there is) sends where it differs:
+ * - its stream ids use HTTP/2 parity (client-initiated odd) where the draft uses QUIC parity
+ *   (§5.2: client-initiated even). We follow whichever the client uses: the first stream id it
+ *   refers to fixes the parity; when we open a stream first, the library's parity is taken;
+ * - it sends one SETTINGS_WT_INITIAL_MAX_STREAM_DATA_BIDI (0x2b63, now _BIDI_LOCAL), no
+ *   _BIDI_REMOTE (0x2b66): without 0x2b66, 0x2b63 stands for both;
+ * - its WT_RESET_STREAM has no Reliable Size, and its WT_STREAMS_BLOCKED codes are swapped;
+ * - it announces a receive window (WT_MAX_STREAM_DATA) on its own unidirectional streams.
+ * The HTTP/2 error codes of §3.4 are still 0xTBD: malformed capsules and stream state errors
+ * reset the CONNECT stream with PROTOCOL_ERROR (RFC 9113 §8.1.1), flow-control errors with
+ * 0x045d4487, the code WT_FLOW_CONTROL_ERROR has in draft-ietf-webtrans-http3.
  *
- * The two parts: Http2CapsuleReader is the pure codec (bytes in, events out); ConnectStream
- * binds one session to its node:http2 stream and is the only code here that touches it.
+ * The parts: Http2CapsuleReader and parseWebTransportInit are pure codecs (bytes in, events
+ * out); ConnectStream binds one session to its node:http2 stream; Http2WebTransport is the TLS
+ * listener's entry point. Only the last two touch node:http2.
  */
+import { randomBytes } from 'node:crypto';
 import * as http2 from 'node:http2';
 import { Readable } from 'node:stream';
 import { H3_EXCESSIVE_LOAD } from '../h3/errors';
@@ -25,13 +33,16 @@ import { http3CodeToWebTransport, webTransportCodeToHttp3 } from './errors';
 import { attachWebTransportSession } from './middleware';
 import { WebTransportSession, type WebTransportIO } from './session';
 
-/** draft-ietf-webtrans-http2 SETTINGS (identifiers as @fails-components/webtransport 1.6.8 sends them). */
+/** draft-ietf-webtrans-http2 §11.2 SETTINGS. */
 export const Http2WebTransportSetting = {
   WT_INITIAL_MAX_DATA: 0x2b61,
   WT_INITIAL_MAX_STREAM_DATA_UNI: 0x2b62,
-  WT_INITIAL_MAX_STREAM_DATA_BIDI: 0x2b63,
+  /** Bidirectional streams the sender of the setting opens (fails-components: all bidirectional streams). */
+  WT_INITIAL_MAX_STREAM_DATA_BIDI_LOCAL: 0x2b63,
   WT_INITIAL_MAX_STREAMS_UNI: 0x2b64,
   WT_INITIAL_MAX_STREAMS_BIDI: 0x2b65,
+  /** Bidirectional streams the receiver of the setting opens. */
+  WT_INITIAL_MAX_STREAM_DATA_BIDI_REMOTE: 0x2b66,
 } as const;
 
 /** draft-ietf-webtrans-http2 capsule types, and the RFC 9297 / WebTransport ones it shares. */
@@ -58,13 +69,19 @@ export const Http2CapsuleType = {
 /** RST_STREAM codes the CONNECT stream is reset with (RFC 9113 §7, and the draft's flow-control error). */
 export const Http2WebTransportError = {
   NO_ERROR: http2.constants.NGHTTP2_NO_ERROR,
-  /** A malformed capsule or a stream the client may not use (RFC 9113 §8.1.1: a malformed message). */
+  /**
+   * A malformed capsule (RFC 9113 §8.1.1), and the draft's WEBTRANSPORT_ERROR and
+   * WEBTRANSPORT_STREAM_STATE_ERROR while their codes are 0xTBD (§3.4).
+   */
   PROTOCOL_ERROR: http2.constants.NGHTTP2_PROTOCOL_ERROR,
   INTERNAL_ERROR: http2.constants.NGHTTP2_INTERNAL_ERROR,
   /** More sessions than the connection allows. */
   REFUSED_STREAM: http2.constants.NGHTTP2_REFUSED_STREAM,
   ENHANCE_YOUR_CALM: http2.constants.NGHTTP2_ENHANCE_YOUR_CALM,
-  /** Data or streams beyond the limits we advertised. */
+  /**
+   * Data or streams beyond the limits we advertised, or a limit that shrinks: the draft's
+   * WEBTRANSPORT_FLOW_CONTROL_ERROR (0xTBD in HTTP/2), at its draft-ietf-webtrans-http3 code.
+   */
   WT_FLOW_CONTROL_ERROR: 0x045d4487,
 } as const;
 
@@ -105,7 +122,7 @@ const T = Http2CapsuleType;
 
 /** Longest value buffered for each control capsule type (a few varints; the close message). */
 const CONTROL_MAX: ReadonlyMap<number, number> = new Map([
-  [T.WT_RESET_STREAM, 16], [T.WT_STOP_SENDING, 16],
+  [T.WT_RESET_STREAM, 24], [T.WT_STOP_SENDING, 16],
   [T.WT_MAX_DATA, 8], [T.WT_MAX_STREAM_DATA, 16], [T.WT_MAX_STREAMS_BIDI, 8], [T.WT_MAX_STREAMS_UNI, 8],
   [T.WT_DATA_BLOCKED, 8], [T.WT_STREAM_DATA_BLOCKED, 16], [T.WT_STREAMS_BLOCKED_BIDI, 8], [T.WT_STREAMS_BLOCKED_UNI, 8],
   [T.WT_CLOSE_SESSION, 4 + MAX_CLOSE_REASON_BYTES], [T.WT_DRAIN_SESSION, 0],
@@ -195,7 +212,7 @@ export class Http2CapsuleReader {
     const type = t.value;
     const length = l.value;
     if (type === T.WT_STREAM || type === T.WT_STREAM_FIN) {
-      // draft-ietf-webtrans-http2 §5.3: the value starts with the stream id.
+      // draft-ietf-webtrans-http2 §6.4: the value starts with the stream id.
       if (length === 0) throw malformed('WT_STREAM without a stream id');
       if (used >= buf.length) return this.holdHead(buf, data);
       const idLength = varintLengthFromFirstByte(buf[used]);
@@ -242,11 +259,14 @@ export class Http2CapsuleReader {
   }
 }
 
-/** The `count` varints of a capsule value, exactly (RFC 9297 §3.3: anything else is malformed). */
-export function decodeFields(value: Uint8Array, count: number, name: string): number[] {
+/**
+ * The varints of a capsule value: `count` of them, or up to `optional` more (RFC 9297 §3.3: a
+ * value that ends inside a field or has bytes after its fields is malformed).
+ */
+export function decodeFields(value: Uint8Array, count: number, name: string, optional = 0): number[] {
   const fields: number[] = [];
   let off = 0;
-  for (let i = 0; i < count; i++) {
+  while (fields.length < count || (fields.length < count + optional && off < value.length)) {
     const v = decodeVarintSaturating(value, off);
     if (!v) throw malformed(`${name} ends inside a field`);
     fields.push(v.value);
@@ -256,8 +276,11 @@ export function decodeFields(value: Uint8Array, count: number, name: string): nu
   return fields;
 }
 
-/** One capsule whose value is varints: WT_MAX_DATA, WT_RESET_STREAM... */
-export function encodeFieldsCapsule(type: number, fields: number[], payloadLength = 0): Uint8Array {
+/**
+ * A capsule's type, length and varint fields (WT_MAX_DATA, WT_RESET_STREAM...: the whole
+ * capsule); `payloadLength` bytes of payload follow it when given (WT_STREAM).
+ */
+export function encodeCapsuleHead(type: number, fields: number[], payloadLength = 0): Uint8Array {
   let valueLength = payloadLength;
   for (const f of fields) valueLength += varintLength(f);
   const head = new Uint8Array(varintLength(type) + varintLength(valueLength) + valueLength - payloadLength);
@@ -285,12 +308,14 @@ export interface Http2WebTransportOptions extends WebTransportOptions {
    */
   sessionWindow?: number;
   /**
-   * Stream receive window (SETTINGS_WT_INITIAL_MAX_STREAM_DATA_BIDI and _UNI, then
-   * WT_MAX_STREAM_DATA). Default 256 KiB.
+   * Stream receive window (SETTINGS_WT_INITIAL_MAX_STREAM_DATA_UNI, _BIDI_LOCAL and
+   * _BIDI_REMOTE, then WT_MAX_STREAM_DATA). Default 256 KiB.
    */
   streamWindow?: number;
   /** Largest datagram payload sent or accepted; longer DATAGRAM capsules are skipped. Default 16,384. */
   maxDatagramSize?: number;
+  /** Send a capsule of a reserved type first in each session (RFC 9297 §5.4). Default true. */
+  grease?: boolean;
 }
 
 /** Bytes queued per WebTransport stream before its writer waits. */
@@ -311,12 +336,17 @@ interface Limits {
   /** Streams of each kind the client may have open: [bidirectional, unidirectional]. */
   streams: [number, number];
   maxDatagramSize: number;
+  grease: boolean;
 }
 
-/** What the client allows us: its SETTINGS, or 0 (draft: wait for the capsules) when absent. */
+/** What the client allows us: its SETTINGS (and WebTransport-Init), or 0 (§11.2: wait for the capsules). */
 interface PeerLimits {
   maxData: number;
-  streamDataBidi: number;
+  /** On the bidirectional streams it opens. */
+  streamDataBidiPeer: number;
+  /** On the bidirectional streams we open. */
+  streamDataBidiOurs: number;
+  /** On the unidirectional streams we open. */
   streamDataUni: number;
   streams: [number, number];
 }
@@ -329,6 +359,8 @@ interface WtStream {
   /** Receiving: done once its end or reset reached the session, or we sent STOP_SENDING. */
   recvDone: boolean;
   finReceived: boolean;
+  resetReceived: boolean;
+  stopReceived: boolean;
   received: number;
   consumed: number;
   recvMax: number;
@@ -346,6 +378,11 @@ interface WtStream {
   blockedAt: number;
   scheduled: boolean;
   waiters: Array<() => void>;
+}
+
+/** draft-ietf-webtrans-http2 §6.2, §6.3: an application error code above 0xffffffff is a WEBTRANSPORT_ERROR. */
+function applicationCode(code: number, name: string): void {
+  if (code > 0xffffffff) throw malformed(`${name} with error code ${code} (over 32 bits)`);
 }
 
 /** An application error code (u32 on the wire) as the HTTP/3 code the session deals in. */
@@ -416,7 +453,7 @@ class ConnectStream implements WebTransportIO {
     options: Http2WebTransportOptions,
   ) {
     this.maxDatagramSize = limits.maxDatagramSize;
-    this.reader = new Http2CapsuleReader(Math.max(limits.maxDatagramSize, 65535));
+    this.reader = new Http2CapsuleReader(limits.maxDatagramSize);
     this.recvMaxData = limits.sessionWindow;
     this.peerStreamsAdvertised = [...limits.streams];
     this.sendMaxData = peer.maxData;
@@ -427,8 +464,6 @@ class ConnectStream implements WebTransportIO {
       origin: request.get('origin'),
       headers: request.headers.toList(),
     }, options);
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('end', () => this.onEnd());
     // fails-components resets the CONNECT stream after its WT_CLOSE_SESSION; 'close' follows.
     stream.on('error', () => undefined);
     stream.on('close', () => this.onClose());
@@ -443,8 +478,14 @@ class ConnectStream implements WebTransportIO {
     const held = this.held ?? [];
     this.held = undefined;
     this.session._accepted();
+    // RFC 9297 §5.4: types 0x29 * N + 0x17 are reserved to keep receivers skipping unknown capsules.
+    if (this.limits.grease) this.out(encodeCapsule(0x29 * Math.floor(Math.random() * 0x10000) + 0x17, randomBytes(Math.floor(Math.random() * 8))));
     for (const c of held) this.out(c);
     this.pump();
+    // draft-ietf-webtrans-http2 §3.2: no capsule is processed before the session is accepted;
+    // until now HTTP/2 flow control held back what the client sent early.
+    this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.stream.on('end', () => this.onEnd());
   }
 
   // ---- WebTransportIO ----
@@ -510,6 +551,8 @@ class ConnectStream implements WebTransportIO {
       const p = s.pending.shift()!;
       this.deliver(s, p.data, p.fin);
     }
+    // Credit held back while the application was not reading.
+    if (!s.paused) this.creditStream(s, false);
   }
 
   sendCapsules(_sessionId: number, data: Uint8Array, fin: boolean): void {
@@ -540,12 +583,19 @@ class ConnectStream implements WebTransportIO {
     this.session._goaway();
   }
 
+  /** A session not accepted yet will not be: RST_STREAM REFUSED_STREAM (RFC 9113 §8.7: not processed). */
+  refuse(reason: string): void {
+    this.reset(Http2WebTransportError.REFUSED_STREAM);
+    this.session._aborted(reason);
+  }
+
   // ---- Reading ----
 
   private onData(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || (this.session.readyState === 'closed' && !this.peerClosed)) return;
     if (this.peerClosed) {
-      // The session checks what follows WT_CLOSE_SESSION (draft-ietf-webtrans-http3 §5: an error).
+      // draft-ietf-webtrans-http2 §6.12: the stream ends after WT_CLOSE_SESSION; the session
+      // resets it when more comes (H3_MESSAGE_ERROR, PROTOCOL_ERROR here).
       this.session._connectData(chunk, false);
       return;
     }
@@ -553,7 +603,10 @@ class ConnectStream implements WebTransportIO {
       const events = this.reader.push(chunk);
       for (let i = 0; i < events.length && !this.closed; i++) {
         this.handle(events[i]);
-        if (this.peerClosed && (i < events.length - 1 || !this.reader.idle)) this.session._connectData(chunk, false);
+        if (this.peerClosed && (i < events.length - 1 || !this.reader.idle)) {
+          this.session._connectData(chunk, false);
+          break;
+        }
       }
     } catch (err) {
       this.fail(err);
@@ -561,10 +614,13 @@ class ConnectStream implements WebTransportIO {
   }
 
   private onEnd(): void {
-    if (this.closed && !this.peerClosed) return;
+    if (this.closed || (this.session.readyState === 'closed' && !this.peerClosed)) return;
+    // A stream destroyed with the connection ends its readable side too: that is no clean close ('close' follows).
+    if (this.stream.destroyed) return;
     try {
       this.reader.end();
-      // draft-ietf-webtrans-http3 §5 (the session's rule): a FIN without WT_CLOSE_SESSION is a close with code 0.
+      // draft-ietf-webtrans-http2 §6.12: an end without WT_CLOSE_SESSION is a close with code 0;
+      // the session answers with the end of our side.
       this.session._connectData(EMPTY, true);
     } catch (err) {
       this.fail(err);
@@ -605,8 +661,9 @@ class ConnectStream implements WebTransportIO {
         return;
       case T.WT_MAX_DATA: {
         const [max] = decodeFields(v, 1, 'WT_MAX_DATA');
-        // RFC 9000 §4.1 (the draft's flow control is QUIC's): a limit that does not grow is ignored.
-        if (max <= this.sendMaxData) return;
+        // draft-ietf-webtrans-http2 §6.5: a smaller Maximum Data is a WEBTRANSPORT_FLOW_CONTROL_ERROR.
+        if (max < this.sendMaxData) throw flowControl(`WT_MAX_DATA went down from ${this.sendMaxData} to ${max}`);
+        if (max === this.sendMaxData) return;
         this.sendMaxData = max;
         for (const s of this.streams.values()) if (s.queued > 0 || s.finQueued) this.schedule(s);
         this.pump();
@@ -614,8 +671,15 @@ class ConnectStream implements WebTransportIO {
       }
       case T.WT_MAX_STREAM_DATA: {
         const [id, max] = decodeFields(v, 2, 'WT_MAX_STREAM_DATA');
+        // fails-components 1.6.8 announces its receive window on every stream it opens, its
+        // unidirectional ones too (where QUIC has a STREAM_STATE_ERROR): ignored.
+        if (Number.isSafeInteger(id) && !this.isLocal(id) && Math.floor(id / 2) % 2 === 1) return;
         const s = this.lookup(id, 'send');
-        if (!s || max <= s.sendMax) return;
+        if (!s) return;
+        // draft-ietf-webtrans-http2 §6.6: not after the client's WT_STOP_SENDING (a stream state error), and never smaller.
+        if (s.stopReceived) throw malformed(`WT_MAX_STREAM_DATA on stream ${id} after its WT_STOP_SENDING`);
+        if (max < s.sendMax) throw flowControl(`WT_MAX_STREAM_DATA of stream ${id} went down from ${s.sendMax} to ${max}`);
+        if (max === s.sendMax) return;
         s.sendMax = max;
         this.schedule(s);
         this.pump();
@@ -624,10 +688,12 @@ class ConnectStream implements WebTransportIO {
       case T.WT_MAX_STREAMS_BIDI:
       case T.WT_MAX_STREAMS_UNI: {
         const [max] = decodeFields(v, 1, 'WT_MAX_STREAMS');
-        // RFC 9000 §19.11: a count above 2^60 is an error.
+        // draft-ietf-webtrans-http2 §6.7, RFC 9000 §19.11: a count above 2^60 is an error.
         if (max > MAX_STREAM_COUNT) throw malformed('WT_MAX_STREAMS above 2^60');
         const k = e.type === T.WT_MAX_STREAMS_BIDI ? 0 : 1;
-        if (max <= this.localStreamsAllowed[k]) return;
+        // draft-ietf-webtrans-http2 §6.7: a smaller Maximum Streams is a WEBTRANSPORT_FLOW_CONTROL_ERROR.
+        if (max < this.localStreamsAllowed[k]) throw flowControl(`WT_MAX_STREAMS went down from ${this.localStreamsAllowed[k]} to ${max}`);
+        if (max === this.localStreamsAllowed[k]) return;
         this.localStreamsAllowed[k] = max;
         for (const s of this.streams.values()) if (s.local && !s.announced && (s.bidi ? 0 : 1) === k) this.schedule(s);
         this.pump();
@@ -653,9 +719,16 @@ class ConnectStream implements WebTransportIO {
         return;
       }
       case T.WT_RESET_STREAM: {
-        const [id, code] = decodeFields(v, 2, 'WT_RESET_STREAM');
+        // draft-ietf-webtrans-http2 §6.2: Reliable Size is the third field (fails-components 1.6.8 sends two).
+        const [id, code, reliableSize] = decodeFields(v, 2, 'WT_RESET_STREAM', 1);
+        applicationCode(code, 'WT_RESET_STREAM');
         const s = this.lookup(id, 'receive');
-        if (!s || s.recvDone) return;
+        if (!s) return;
+        // §6.2: not after a reset (a stream state error); a Reliable Size beyond what came is a session error.
+        if (s.resetReceived) throw malformed(`second WT_RESET_STREAM on stream ${id}`);
+        if (reliableSize !== undefined && reliableSize > s.received) throw malformed(`WT_RESET_STREAM of stream ${id} promises ${reliableSize} bytes, ${s.received} came`);
+        s.resetReceived = true;
+        if (s.recvDone) return;
         s.recvDone = true;
         for (const p of s.pending.splice(0)) this.consume(s, p.data.byteLength);
         this.session._streamReset(id, appToHttp3(code));
@@ -664,8 +737,13 @@ class ConnectStream implements WebTransportIO {
       }
       case T.WT_STOP_SENDING: {
         const [id, code] = decodeFields(v, 2, 'WT_STOP_SENDING');
+        applicationCode(code, 'WT_STOP_SENDING');
         const s = this.lookup(id, 'send');
-        if (!s || s.sendDone) return;
+        if (!s) return;
+        // draft-ietf-webtrans-http2 §6.3: a second WT_STOP_SENDING is a stream state error.
+        if (s.stopReceived) throw malformed(`second WT_STOP_SENDING on stream ${id}`);
+        s.stopReceived = true;
+        if (s.sendDone) return;
         // The session answers with a reset carrying the code (RFC 9000 §3.5); if its writer
         // had already finished, we reset what is still queued ourselves.
         this.session._streamStop(id, appToHttp3(code));
@@ -678,7 +756,7 @@ class ConnectStream implements WebTransportIO {
   private streamData(id: number, data: Uint8Array, fin: boolean): void {
     const s = this.lookup(id, 'receive', true);
     this.received += data.byteLength;
-    // draft-ietf-webtrans-http2 §5.4 (QUIC's rules, RFC 9000 §4.1): data beyond the session limit is a flow-control error.
+    // draft-ietf-webtrans-http2 §6.5: stream data beyond the session limit is a WEBTRANSPORT_FLOW_CONTROL_ERROR.
     if (this.received > this.recvMaxData) throw flowControl(`session data beyond ${this.recvMaxData} bytes`);
     if (!s) {
       // A stream that is gone: its bytes still count against the session, then are released.
@@ -686,11 +764,16 @@ class ConnectStream implements WebTransportIO {
       this.creditSession(false);
       return;
     }
-    if (s.finReceived) {
-      if (data.byteLength > 0 || !fin) throw malformed(`WT_STREAM on stream ${id} after its end`);
+    // draft-ietf-webtrans-http2 §6.4: a WT_STREAM after the stream's end or reset is a stream
+    // state error. After a reset it is only counted and dropped: fails-components 1.6.8 keeps
+    // sending what it had queued when its application aborted the stream.
+    if (s.finReceived) throw malformed(`WT_STREAM on stream ${id} after its end`);
+    if (s.resetReceived) {
+      this.consume(s, data.byteLength);
       return;
     }
     s.received += data.byteLength;
+    // draft-ietf-webtrans-http2 §6.6: and beyond the stream's limit.
     if (s.received > s.recvMax) throw flowControl(`stream ${id} data beyond ${s.recvMax} bytes`);
     if (fin) s.finReceived = true;
     if (s.recvDone) {
@@ -752,12 +835,10 @@ class ConnectStream implements WebTransportIO {
   private lookup(id: number, side: 'receive' | 'send', opens = false): WtStream | undefined {
     // Ids past 2^53 exceed any stream count we grant.
     if (!Number.isSafeInteger(id)) throw flowControl(`stream id ${id} beyond the stream limit`);
-    // The first stream the client refers to tells which parity it uses (see the file comment).
-    this.clientBit ??= (id % 2) as 0 | 1;
-    const local = id % 2 !== this.clientBit;
+    const local = this.isLocal(id);
     const bidi = Math.floor(id / 2) % 2 === 0;
-    // RFC 9000 §19.4, §19.5, §19.8, §19.10 (the draft keeps QUIC's stream states): a
-    // unidirectional stream has one side only; naming the other is a stream state error.
+    // draft-ietf-webtrans-http2 §5.2 keeps QUIC's stream states (RFC 9000 §19.4, §19.5, §19.8,
+    // §19.10): a unidirectional stream has one side only; naming the other is a stream state error.
     if (!bidi && local === (side === 'receive')) throw malformed(`stream ${id} is unidirectional the other way`);
     const s = this.streams.get(id);
     if (s) return s;
@@ -772,16 +853,22 @@ class ConnectStream implements WebTransportIO {
       if (!opens || !this.available.delete(id)) return undefined;
       return this.openPeerStream(id, bidi);
     }
-    // draft-ietf-webtrans-http2 §5.4: a stream beyond the advertised limit is a flow-control error.
+    // draft-ietf-webtrans-http2 §6.7: a stream beyond the advertised Maximum Streams is a WEBTRANSPORT_FLOW_CONTROL_ERROR.
     if (index >= this.peerStreamsAdvertised[k]) throw flowControl(`stream ${id} beyond the limit of ${this.peerStreamsAdvertised[k]}`);
-    // RFC 9000 §3.2: opening a stream opens the lower ones of its kind too.
-    for (let i = this.nextPeer[k]; i < index; i++) this.available.add(i * 4 + (bidi ? 0 : 2) + this.clientBit);
+    // draft-ietf-webtrans-http2 §6.7: opening a stream opens the lower ones of its kind too.
+    for (let i = this.nextPeer[k]; i < index; i++) this.available.add(i * 4 + (bidi ? 0 : 2) + (this.clientBit as number));
     this.nextPeer[k] = index + 1;
     if (!opens) {
       this.available.add(id);
       return undefined;
     }
     return this.openPeerStream(id, bidi);
+  }
+
+  /** True for a stream id of ours; the first stream the client refers to fixes the parity (see the file comment). */
+  private isLocal(id: number): boolean {
+    this.clientBit ??= (id % 2) as 0 | 1;
+    return id % 2 !== this.clientBit;
   }
 
   private openPeerStream(id: number, bidi: boolean): WtStream {
@@ -793,10 +880,12 @@ class ConnectStream implements WebTransportIO {
   private newStream(id: number, local: boolean, bidi: boolean): WtStream {
     const s: WtStream = {
       id, local, bidi,
-      recvDone: local && !bidi, finReceived: false, received: 0, consumed: 0, recvMax: this.limits.streamWindow,
+      recvDone: local && !bidi, finReceived: false, resetReceived: false, stopReceived: false,
+      received: 0, consumed: 0, recvMax: this.limits.streamWindow,
       paused: false, pending: [],
       sendDone: !local && !bidi, announced: !local, queue: [], queued: 0, finQueued: false, sent: 0,
-      sendMax: bidi ? this.peer.streamDataBidi : this.peer.streamDataUni, blockedAt: -1, scheduled: false, waiters: [],
+      sendMax: !bidi ? this.peer.streamDataUni : local ? this.peer.streamDataBidiOurs : this.peer.streamDataBidiPeer,
+      blockedAt: -1, scheduled: false, waiters: [],
     };
     this.streams.set(id, s);
     return s;
@@ -852,14 +941,12 @@ class ConnectStream implements WebTransportIO {
       const k = s.bidi ? 0 : 1;
       if (Math.floor(s.id / 4) >= this.localStreamsAllowed[k]) return false; // until WT_MAX_STREAMS
       s.announced = true;
-      if (s.queued === 0 && !s.finQueued) {
-        // draft-ietf-webtrans-http2 §5.3: a stream is opened by its first WT_STREAM capsule.
-        this.out(encodeFieldsCapsule(T.WT_STREAM, [s.id]));
-        return false;
-      }
+      // draft-ietf-webtrans-http2 §6.4: a stream is opened by its first WT_STREAM capsule; an
+      // empty one when there is nothing to send yet, so that the client sees the stream.
+      if (!s.finQueued && (s.queued === 0 || this.credit(s) <= 0)) this.out(encodeCapsuleHead(T.WT_STREAM, [s.id]));
     }
     if (s.queued > 0) {
-      const credit = Math.min(s.sendMax - s.sent, this.sendMaxData - this.sent);
+      const credit = this.credit(s);
       if (credit <= 0) {
         this.blocked(s);
         return false;
@@ -873,18 +960,23 @@ class ConnectStream implements WebTransportIO {
       s.queued -= n;
       s.sent += n;
       this.sent += n;
-      this.out(encodeFieldsCapsule(T.WT_STREAM, [s.id], n));
+      this.out(encodeCapsuleHead(T.WT_STREAM, [s.id], n));
       this.out(chunk);
       if (s.queued <= HIGH_WATER) this.wake(s);
       return s.queued > 0 || s.finQueued;
     }
     if (s.finQueued) {
       // Always a capsule of its own: fails-components 1.6.8 loses a FIN that ends a capsule split across reads.
-      this.out(encodeFieldsCapsule(T.WT_STREAM_FIN, [s.id]));
+      this.out(encodeCapsuleHead(T.WT_STREAM_FIN, [s.id]));
       s.sendDone = true;
       this.maybeForget(s);
     }
     return false;
+  }
+
+  /** Stream bytes the client's limits let us send now on `s`. */
+  private credit(s: WtStream): number {
+    return Math.min(s.sendMax - s.sent, this.sendMaxData - this.sent);
   }
 
   /** Tells the client once per limit that its limit holds us back (WT_DATA_BLOCKED, WT_STREAM_DATA_BLOCKED). */
@@ -901,7 +993,7 @@ class ConnectStream implements WebTransportIO {
 
   /** A capsule of varints, in order with the stream bytes; held back until the session is accepted. */
   private control(type: number, fields: number[]): void {
-    const bytes = encodeFieldsCapsule(type, fields);
+    const bytes = encodeCapsuleHead(type, fields);
     if (this.held) this.held.push(bytes);
     else this.out(bytes);
   }
@@ -943,8 +1035,19 @@ class ConnectStream implements WebTransportIO {
   private reset(code: number): void {
     this.ending = true;
     this.dropAll();
-    if (!this.stream.destroyed) this.stream.close(code);
+    resetLater(this.stream, code);
   }
+}
+
+/**
+ * RST_STREAM, from the next turn of the event loop: node 20 sends it at once (flushing what is
+ * pending), and doing that while nghttp2 is still processing the received data that led to it
+ * can corrupt the session (nodejs/node#64113).
+ */
+function resetLater(stream: http2.ServerHttp2Stream, code: number): void {
+  setImmediate(() => {
+    if (!stream.destroyed) stream.close(code);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -973,6 +1076,7 @@ export class Http2WebTransport {
       streamWindow: options.streamWindow ?? 256 * 1024,
       streams: [streams, streams],
       maxDatagramSize: options.maxDatagramSize ?? 16384,
+      grease: options.grease ?? true,
     };
     for (const [name, v] of Object.entries({ sessionWindow: this.limits.sessionWindow, streamWindow: this.limits.streamWindow })) {
       // SETTINGS values are 32 bits (RFC 9113 §6.5.1).
@@ -996,7 +1100,8 @@ export class Http2WebTransport {
       customSettings: {
         [S.WT_INITIAL_MAX_DATA]: this.limits.sessionWindow,
         [S.WT_INITIAL_MAX_STREAM_DATA_UNI]: this.limits.streamWindow,
-        [S.WT_INITIAL_MAX_STREAM_DATA_BIDI]: this.limits.streamWindow,
+        [S.WT_INITIAL_MAX_STREAM_DATA_BIDI_LOCAL]: this.limits.streamWindow,
+        [S.WT_INITIAL_MAX_STREAM_DATA_BIDI_REMOTE]: this.limits.streamWindow,
         [S.WT_INITIAL_MAX_STREAMS_UNI]: this.limits.streams[1],
         [S.WT_INITIAL_MAX_STREAMS_BIDI]: this.limits.streams[0],
       },
@@ -1008,8 +1113,9 @@ export class Http2WebTransport {
    * An HTTP/2 request with `:protocol webtransport`, before the pipeline runs: ties a pending
    * session to `request` (webTransportSession(ctx) finds it) and returns the sink for its
    * Context, where a 2xx head accepts the session and anything else rejects it. Over the
-   * connection's session limit the stream is refused (RST_STREAM REFUSED_STREAM) and
-   * 'rejected' returned. The CONNECT stream's data is the session's: request.body is empty.
+   * connection's session limit the stream is refused (RST_STREAM REFUSED_STREAM), and a
+   * WebTransport-Init header that does not parse is answered 400: both return 'rejected'.
+   * The CONNECT stream's data is the session's (read once it is accepted): request.body is empty.
    */
   connectRequest(request: Request, stream: http2.ServerHttp2Stream, base: ResponseSink): ResponseSink | 'rejected' {
     const connection = stream.session;
@@ -1017,16 +1123,29 @@ export class Http2WebTransport {
     let sessions = this.byConnection.get(connection);
     if (!sessions) this.byConnection.set(connection, (sessions = new Set()));
     if (sessions.size >= this.maxSessions) {
-      // draft-ietf-webtrans-http3 §3.4 resets sessions over the limit as unprocessed (H3_REQUEST_REJECTED); HTTP/2's code for that is REFUSED_STREAM.
-      stream.close(Http2WebTransportError.REFUSED_STREAM);
+      // draft-ietf-webtrans-http2 §4.1: REFUSED_STREAM tells the client the request was not processed.
+      resetLater(stream, Http2WebTransportError.REFUSED_STREAM);
+      return 'rejected';
+    }
+    const header = request.get('webtransport-init');
+    const init = header === undefined ? {} : parseWebTransportInit(header);
+    if (!init) {
+      // draft-ietf-webtrans-http2 §4.3.2: a WebTransport-Init that does not parse MUST be rejected with a 4xx;
+      // RFC 9113 §8.1: the rest of the request is then refused with RST_STREAM NO_ERROR.
+      stream.respond({ ':status': 400 }, { endStream: true });
+      resetLater(stream, Http2WebTransportError.NO_ERROR);
       return 'rejected';
     }
     const remote = (connection.remoteSettings?.customSettings ?? {}) as Record<number, number>;
     const S = Http2WebTransportSetting;
+    const bidiLocal = remote[S.WT_INITIAL_MAX_STREAM_DATA_BIDI_LOCAL] ?? 0;
+    // draft-ietf-webtrans-http2 §4.3: with both the SETTINGS and the header field, the greater value holds.
     const peer: PeerLimits = {
       maxData: remote[S.WT_INITIAL_MAX_DATA] ?? 0,
-      streamDataBidi: remote[S.WT_INITIAL_MAX_STREAM_DATA_BIDI] ?? 0,
-      streamDataUni: remote[S.WT_INITIAL_MAX_STREAM_DATA_UNI] ?? 0,
+      streamDataBidiPeer: Math.max(bidiLocal, init.bl ?? 0),
+      // fails-components 1.6.8 sends one bidirectional setting (0x2b63) for both kinds.
+      streamDataBidiOurs: Math.max(remote[S.WT_INITIAL_MAX_STREAM_DATA_BIDI_REMOTE] ?? bidiLocal, init.br ?? 0),
+      streamDataUni: Math.max(remote[S.WT_INITIAL_MAX_STREAM_DATA_UNI] ?? 0, init.u ?? 0),
       streams: [remote[S.WT_INITIAL_MAX_STREAMS_BIDI] ?? 0, remote[S.WT_INITIAL_MAX_STREAMS_UNI] ?? 0],
     };
     const cs = new ConnectStream(stream, request, this.limits, peer, this.options);
@@ -1050,10 +1169,14 @@ export class Http2WebTransport {
 
   /**
    * Graceful shutdown: every open session closes with `closeCode` and `reason`
-   * (WT_CLOSE_SESSION, then the end of the CONNECT stream); pending ones are refused.
+   * (WT_CLOSE_SESSION, then the end of the CONNECT stream); the CONNECT streams of sessions not
+   * accepted yet are refused (RST_STREAM REFUSED_STREAM).
    */
   closeAll(reason = 'server shutting down', closeCode = 0): void {
-    for (const cs of [...this.live]) cs.session.close({ closeCode, reason });
+    for (const cs of [...this.live]) {
+      if (cs.session.readyState === 'pending') cs.refuse(reason);
+      else cs.session.close({ closeCode, reason });
+    }
   }
 
   private sink(cs: ConnectStream, base: ResponseSink): ResponseSink {
@@ -1075,13 +1198,93 @@ export class Http2WebTransport {
         if (!session.accepted) base.end(trailers);
       },
       abort: (err) => {
-        if (!session.accepted) {
-          base.abort(err);
-          return;
+        if (!session.accepted) base.abort(err);
+        else if (session.readyState !== 'closed') {
+          cs.abortConnect(session.sessionId, Http2WebTransportError.INTERNAL_ERROR);
+          session._aborted('the request failed');
         }
-        cs.abortConnect(session.sessionId, Http2WebTransportError.INTERNAL_ERROR);
-        session._aborted('the request failed');
       },
     };
+  }
+}
+
+/**
+ * The WebTransport-Init header field (draft-ietf-webtrans-http2 §4.3.2), an RFC 8941 Dictionary:
+ * the client's initial stream limits `u`, `bl` and `br`. Null when it does not parse, or when one
+ * of those keys is not a non-negative Integer; other keys are ignored.
+ */
+export function parseWebTransportInit(value: string): { u?: number; bl?: number; br?: number } | null {
+  const out: { u?: number; bl?: number; br?: number } = {};
+  let i = 0;
+  const skip = (chars: string): void => {
+    while (i < value.length && chars.includes(value[i])) i++;
+  };
+  const match = (re: RegExp): string | null => {
+    const m = re.exec(value.slice(i));
+    if (!m) return null;
+    i += m[0].length;
+    return m[0];
+  };
+  // RFC 8941 §4.2.3.1 (bare items): the value of an Integer, or 'other' for any other type.
+  const bareItem = (): number | 'other' | null => {
+    const c = value[i];
+    if (c === '-' || (c >= '0' && c <= '9')) {
+      const n = match(/^-?\d{1,15}(\.\d{1,3})?(?![\d.])/);
+      if (n === null) return null;
+      return n.includes('.') ? 'other' : Number(n);
+    }
+    if (c === '"') return match(/^"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*"/) === null ? null : 'other';
+    if (c === ':') return match(/^:[A-Za-z0-9+/=]*:/) === null ? null : 'other';
+    if (c === '?') return match(/^\?[01]/) === null ? null : 'other';
+    return match(/^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*/) === null ? null : 'other';
+  };
+  const key = (): string | null => match(/^[a-z*][a-z0-9_.*-]*/);
+  const parameters = (): boolean => {
+    while (value[i] === ';') {
+      i++;
+      skip(' ');
+      if (key() === null) return false;
+      if (value[i] === '=') {
+        i++;
+        if (bareItem() === null) return false;
+      }
+    }
+    return true;
+  };
+  const innerList = (): boolean => {
+    i++;
+    for (;;) {
+      skip(' ');
+      if (value[i] === ')') {
+        i++;
+        return parameters();
+      }
+      if (bareItem() === null || !parameters()) return false;
+      if (value[i] !== ' ' && value[i] !== ')') return false;
+    }
+  };
+  skip(' ');
+  if (i === value.length) return out;
+  for (;;) {
+    const k = key();
+    if (k === null) return null;
+    let item: number | 'other' | null = 'other'; // a key alone is the Boolean true
+    if (value[i] === '=') {
+      i++;
+      if (value[i] === '(') item = innerList() ? 'other' : null;
+      else item = bareItem();
+      if (item === null) return null;
+    }
+    if (!parameters()) return null;
+    if (k === 'u' || k === 'bl' || k === 'br') {
+      if (item === 'other' || item < 0) return null;
+      out[k] = item;
+    }
+    skip(' \t');
+    if (i === value.length) return out;
+    if (value[i] !== ',') return null;
+    i++;
+    skip(' \t');
+    if (i === value.length) return null;
   }
 }

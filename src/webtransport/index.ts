@@ -17,3 +17,7 @@ export type { WebTransportHandler, WebTransportRouteOptions } from './middleware
 export { webTransportEcho } from './echo';
 export type { EchoStats } from './echo';
 export * from './message';
+export {
+  Http2WebTransport, Http2CapsuleReader, Http2CapsuleError, Http2CapsuleType, Http2WebTransportSetting, Http2WebTransportError,
+} from './h2';
+export type { Http2WebTransportOptions, Http2CapsuleEvent } from './h2';
