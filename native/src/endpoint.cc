@@ -666,7 +666,24 @@ void Endpoint::HandlePacket(uint8_t* buf, size_t len, const sockaddr_storage* fr
   quiche_recv_info ri{const_cast<sockaddr*>(reinterpret_cast<const sockaddr*>(from)), from_len,
                       const_cast<sockaddr*>(reinterpret_cast<const sockaddr*>(&socket_.local())),
                       socket_.local_len()};
-  if (quiche_conn_recv(c->q, buf, len, &ri) < 0) packets_dropped_++;
+  // RFC 9002 §6.2.3. During the handshake, a client Initial or Handshake packet that acks
+  // nothing new (a retransmitted ClientHello, a PING from the client's PTO) means part of
+  // our flight, or the client's ACK of it, was lost. quiche only ACKs it and leaves recovery
+  // to its PTO, which without an RTT sample starts at 1 s and doubles (1, 2, 4, 8 s). A PING
+  // in that ACK (during the handshake quiche adds it to the packet it sends anyway: no extra
+  // datagram) makes the client acknowledge it; the client's ACK gives quiche an RTT sample,
+  // so its loss detection declares the unacknowledged flight lost and resends it at once,
+  // and later PTOs start from the measured RTT.
+  bool handshaking = c->is_server && (type == 1 || type == 3) && !quiche_conn_is_established(c->q);
+  quiche_stats before;
+  if (handshaking) quiche_conn_stats(c->q, &before);
+  if (quiche_conn_recv(c->q, buf, len, &ri) < 0) {
+    packets_dropped_++;
+  } else if (handshaking && !quiche_conn_is_established(c->q)) {
+    quiche_stats after;
+    quiche_conn_stats(c->q, &after);
+    if (after.recv > before.recv && after.acked_bytes == before.acked_bytes) quiche_conn_send_ack_eliciting(c->q);
+  }
   MarkDirty(c);
 }
 
