@@ -238,12 +238,9 @@ export class QuicListener {
     void this.app.handle(ctx).finally(() => {
       exchanges.delete(streamId);
       if (wtSession && !wtSession.accepted) wtSession._rejected(ctx.response.status);
-      if (!ex.peerDone && !ex.cancelled && !wtSession?.accepted) {
-        // The handler answered without reading the whole body: stop the upload
-        // (RFC 9114 §4.1.1 allows a complete response before the request ends).
-        stream.stopSending(H3_NO_ERROR);
-        body.destroy();
-      }
+      // The handler answered without reading the whole body: stop the upload
+      // (RFC 9114 §4.1.1 allows a complete response before the request ends).
+      if (!wtSession?.accepted) baseSink.stopReading!();
       if (--this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
     });
   }

@@ -272,7 +272,8 @@ export class TcpListener {
       connectProtocol: h2 ? (req.headers[':protocol'] as string | undefined) : undefined,
       raw: { req, res },
     });
-    let sink = this.sink(req, res, h2);
+    const base = this.sink(req, res, h2);
+    let sink = base;
     if (request.connectProtocol === 'websocket') {
       offerWebSocket(request, { hub: this.app.webSockets });
     } else if (detached && isWebSocketUpgrade(req as http.IncomingMessage)) {
@@ -288,8 +289,7 @@ export class TcpListener {
       if (h2) {
         // RFC 9113 §8.1: a complete response may precede the end of the request; the rest of
         // the request is then refused with RST_STREAM NO_ERROR.
-        const stream = (res as http2.Http2ServerResponse).stream;
-        if (!req.complete && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        if (!req.complete) base.stopReading!();
       } else if (this.draining) {
         // Shutting down (the head may have gone out before, without `Connection: close`):
         // no further request on this connection.
