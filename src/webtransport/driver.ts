@@ -10,6 +10,7 @@ import type { H3Event, HeaderField } from '../h3/types';
 import type { ResponseSink } from '../http/context';
 import type { QuicConnection } from '../quic/connection';
 import { WebTransportConnection, type WebTransportOptions } from './connection';
+import { connectSink } from './middleware';
 import type { WebTransportIO, WebTransportSession } from './session';
 
 /** Bytes queued per WebTransport stream before writers wait (as for HTTP responses). */
@@ -20,8 +21,6 @@ const HIGH_WATER = 256 * 1024;
  */
 const MAX_DATAGRAM_PAYLOAD = 1200;
 
-/** Fields that RFC 9297 §3.2 forbids on responses that use the Capsule Protocol. */
-const NOT_WITH_CAPSULES = new Set(['content-length', 'content-type', 'transfer-encoding']);
 
 export class WebTransportDriver {
   readonly sessions: WebTransportConnection;
@@ -117,31 +116,12 @@ export class WebTransportDriver {
    * leaves the stream open for capsules; anything else rejects it and is sent as usual.
    */
   sink(session: WebTransportSession, streamId: number, base: ResponseSink): ResponseSink {
-    return {
-      supportsTrailers: base.supportsTrailers,
-      sendInterim: (status, headers) => base.sendInterim(status, headers),
-      sendHead: (status, headers, end) => {
-        if (status >= 200 && status < 300 && session.readyState === 'pending') {
-          const fields: HeaderField[] = [[':status', String(status)]];
-          for (const [n, v] of headers) if (!NOT_WITH_CAPSULES.has(n.toLowerCase())) fields.push([n, v]);
-          // draft-ietf-webtrans-http3-02 clients expect this header; later drafts ignore it.
-          fields.push(['sec-webtransport-http3-draft', 'draft02']);
-          this.h3.sendHeaders(streamId, fields, false);
-          session._accepted();
-          return;
-        }
-        session._rejected(status);
-        base.sendHead(status, headers, end);
-      },
-      write: (chunk) => (session.accepted ? Promise.resolve() : base.write(chunk)),
-      end: (trailers) => {
-        if (!session.accepted) base.end(trailers);
-      },
-      abort: (err) => {
-        if (session.accepted) session._aborted('the request failed');
-        else base.abort(err);
-      },
-    };
+    return connectSink(session, base, (status, headers) => {
+      // draft-ietf-webtrans-http3-02 clients expect the last field; later drafts ignore it.
+      const fields: HeaderField[] = [[':status', String(status)], ...headers, ['sec-webtransport-http3-draft', 'draft02']];
+      this.h3.sendHeaders(streamId, fields, false);
+      session._accepted();
+    }, () => session._aborted('the request failed'));
   }
 
   /** GOAWAY: sessions are asked to drain. */

@@ -30,7 +30,7 @@ import type { Request, ResponseSink } from '../http/context';
 import { CapsuleType, MAX_CLOSE_REASON_BYTES, encodeCapsule } from './capsule';
 import type { WebTransportOptions } from './connection';
 import { http3CodeToWebTransport, webTransportCodeToHttp3 } from './errors';
-import { attachWebTransportSession } from './middleware';
+import { attachWebTransportSession, connectSink } from './middleware';
 import { WebTransportSession, type WebTransportIO } from './session';
 
 /** draft-ietf-webtrans-http2 §11.2 SETTINGS. */
@@ -326,9 +326,6 @@ const MAX_CHUNK = 16 * 1024;
 const DATAGRAM_QUEUE_LIMIT = 1024 * 1024;
 /** RFC 9000 §19.11: stream counts above 2^60 cannot be used. */
 const MAX_STREAM_COUNT = 2 ** 60;
-
-/** Fields that RFC 9297 §3.2 forbids on responses that use the Capsule Protocol. */
-const NOT_WITH_CAPSULES = new Set(['content-length', 'content-type', 'transfer-encoding']);
 
 interface Limits {
   sessionWindow: number;
@@ -1181,30 +1178,14 @@ export class Http2WebTransport {
 
   private sink(cs: ConnectStream, base: ResponseSink): ResponseSink {
     const session = cs.session;
-    return {
-      supportsTrailers: base.supportsTrailers,
-      sendInterim: (status, headers) => base.sendInterim(status, headers),
-      sendHead: (status, headers, end) => {
-        if (status >= 200 && status < 300 && session.readyState === 'pending') {
-          base.sendHead(status, headers.filter(([n]) => !NOT_WITH_CAPSULES.has(n.toLowerCase())), false);
-          cs.accept();
-          return;
-        }
-        session._rejected(status);
-        base.sendHead(status, headers, end);
-      },
-      write: (chunk) => (session.accepted ? Promise.resolve() : base.write(chunk)),
-      end: (trailers) => {
-        if (!session.accepted) base.end(trailers);
-      },
-      abort: (err) => {
-        if (!session.accepted) base.abort(err);
-        else if (session.readyState !== 'closed') {
-          cs.abortConnect(session.sessionId, Http2WebTransportError.INTERNAL_ERROR);
-          session._aborted('the request failed');
-        }
-      },
-    };
+    return connectSink(session, base, (status, headers) => {
+      base.sendHead(status, headers, false);
+      cs.accept();
+    }, () => {
+      if (session.readyState === 'closed') return;
+      cs.abortConnect(session.sessionId, Http2WebTransportError.INTERNAL_ERROR);
+      session._aborted('the request failed');
+    });
   }
 }
 

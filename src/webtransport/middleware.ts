@@ -4,12 +4,45 @@
  * pending session. A 2xx response accepts the session (the CONNECT stream stays open for it);
  * any other status rejects it. `webTransport(path, handler)` packages that as a route.
  */
-import type { Context } from '../http/context';
+import type { Context, ResponseSink } from '../http/context';
 import type { Request } from '../http/context';
 import type { Handler } from '../http/app';
 import type { WebTransportSession } from './session';
 
 const sessions = new WeakMap<Request, WebTransportSession>();
+
+/** Fields that RFC 9297 §3.2 forbids on responses that use the Capsule Protocol. */
+const NOT_WITH_CAPSULES = new Set(['content-length', 'content-type', 'transfer-encoding']);
+
+/**
+ * @internal The response sink of a session's CONNECT request, for both transports: a 2xx head
+ * accepts the session (`accept` sends it, without the fields the Capsule Protocol forbids, and
+ * leaves the stream open for capsules); any other status rejects the session and goes out as
+ * usual. `abortAccepted` ends an accepted session whose request failed.
+ */
+export function connectSink(session: WebTransportSession, base: ResponseSink,
+  accept: (status: number, headers: Array<[string, string]>) => void, abortAccepted: () => void): ResponseSink {
+  return {
+    supportsTrailers: base.supportsTrailers,
+    sendInterim: (status, headers) => base.sendInterim(status, headers),
+    sendHead: (status, headers, end) => {
+      if (status >= 200 && status < 300 && session.readyState === 'pending') {
+        accept(status, headers.filter(([n]) => !NOT_WITH_CAPSULES.has(n.toLowerCase())));
+        return;
+      }
+      session._rejected(status);
+      base.sendHead(status, headers, end);
+    },
+    write: (chunk) => (session.accepted ? Promise.resolve() : base.write(chunk)),
+    end: (trailers) => {
+      if (!session.accepted) base.end(trailers);
+    },
+    abort: (err) => {
+      if (session.accepted) abortAccepted();
+      else base.abort(err);
+    },
+  };
+}
 
 /** @internal the listener ties a pending session to its CONNECT request. */
 export function attachWebTransportSession(request: Request, session: WebTransportSession): void {
