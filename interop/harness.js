@@ -7,11 +7,12 @@
  * tcpdump and tshark. See interop/README.md.
  *
  * usage: node interop/harness.js [--tests a,b|short|all] [--clients aioquic,quic-go]
- *          [--json] [--no-save] [--keep] [--out DIR] [--list]
+ *          [--json] [--no-save] [--keep] [--out DIR] [--tcp-cc cubic|reno|bbr] [--list]
  *   --json     print the results as one JSON object on stdout (progress goes to stderr)
  *   --no-save  do not write interop/results/latest.{md,json}
  *   --keep     keep every case's directory (captures, key logs, qlogs, logs); failed
  *              cases are always kept
+ *   --tcp-cc   congestion control of crosstraffic's TCP flow (default cubic, as the runner)
  */
 const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -20,7 +21,8 @@ const os = require('node:os');
 const path = require('node:path');
 const { Topology, ADDR } = require('./lib/netns');
 const { TESTS, SHORT, LINK } = require('./lib/testcases');
-const { readTrace, CHECKS, goodputKbps, enrichFromClient, qlogKeyPhase1Sent, qlogPathFrames } = require('./lib/trace');
+const { readTrace, CHECKS, goodputKbps, transferWindow, enrichFromClient, qlogKeyPhase1Sent, qlogPathFrames } = require('./lib/trace');
+const cross = require('./lib/crosstraffic');
 
 const ROOT = path.resolve(__dirname, '..');
 const QUIC_GO_VERSION = 'v0.65.0';
@@ -41,6 +43,7 @@ function parseArgs(argv) {
     if (a.startsWith('--tests')) o.tests = val();
     else if (a.startsWith('--clients')) o.clients = val();
     else if (a.startsWith('--out')) o.out = val();
+    else if (a.startsWith('--tcp-cc')) o.tcpCc = val();
     else if (a === '--json') o.json = true;
     else if (a === '--no-save') o.save = false;
     else if (a === '--keep') o.keep = true;
@@ -53,6 +56,13 @@ function parseArgs(argv) {
   o.testList = names.map((n) => TESTS.find((t) => t.name === n));
   o.clientList = o.clients.split(',').filter(Boolean);
   for (const c of o.clientList) if (!CLIENTS[c]) usage(`unknown client ${c} (known: ${Object.keys(CLIENTS).join(', ')})`);
+  if (o.tcpCc !== undefined) {
+    let avail = [];
+    try {
+      avail = fs.readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').trim().split(/\s+/);
+    } catch { /* not Linux */ }
+    if (!avail.includes(o.tcpCc)) usage(`--tcp-cc ${o.tcpCc}: the kernel offers ${avail.join(', ') || 'nothing'}`);
+  }
   return o;
 }
 
@@ -241,6 +251,17 @@ function compareFiles(www, downloads, files) {
   return undefined;
 }
 
+/** Mount points the quic-go client needs, made when missing and removed at the end (if empty). */
+const createdDirs = [];
+function ensureRootDirs() {
+  for (const dname of ['/downloads', '/logs']) {
+    if (!fs.existsSync(dname)) {
+      fs.mkdirSync(dname);
+      if (!createdDirs.includes(dname)) createdDirs.push(dname);
+    }
+  }
+}
+
 function validKeylog(file) {
   try {
     return /^SERVER_HANDSHAKE_TRAFFIC_SECRET /m.test(fs.readFileSync(file, 'utf8'));
@@ -263,8 +284,10 @@ async function runCase(topo, workDir, test, clientName, opts) {
   const started = Date.now();
   const result = { test: test.name, client: clientName, status: 'fail', reason: '', details: [], dir };
   const procs = [];
+  const ct = test.crossTraffic ? { ...test.crossTraffic, cc: opts.tcpCc ?? test.crossTraffic.cc } : null;
   try {
     const files = makeFiles(d.www, test.files);
+    if (ct) cross.tunnelUp(topo);
     const cert = certs(workDir, test.chain ?? 1);
 
     // Server (exit 127 at once = unsupported).
@@ -287,6 +310,7 @@ async function runCase(topo, workDir, test, clientName, opts) {
       server: { udp4: ADDR.server4, udp6: ADDR.server6 },
       upstream: { udp4: ADDR.simServer4, udp6: ADDR.simServer6 },
       seed: [...`${test.name}/${clientName}`].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 7),
+      ...(ct ? { tunnel: cross.relayTunnel() } : {}),
     };
     const relay = start([...topo.prefix(topo.sim), process.execPath, path.join(__dirname, 'relay.js'), JSON.stringify(relayCfg)], {
       stdout: path.join(d.sim, 'relay.log'), stderr: path.join(d.sim, 'relay.log'),
@@ -311,10 +335,11 @@ async function runCase(topo, workDir, test, clientName, opts) {
       return result;
     }
 
-    // Captures on the server's and the client's links.
+    // Captures on the server's and the client's links (QUIC only: not the TCP flow's tunnel).
     const dumps = [];
+    const filter = ct ? `udp and not port ${cross.TUNNEL.port}` : 'udp';
     for (const [ns, dev, file] of [[topo.server, 'hs0', 'trace_server.pcap'], [topo.client, 'hc0', 'trace_client.pcap']]) {
-      const t = start([...topo.prefix(ns), 'tcpdump', '-i', dev, '-n', '-U', '--immediate-mode', '-Z', 'root', '-s', '0', '-w', path.join(d.sim, file), 'udp'], {
+      const t = start([...topo.prefix(ns), 'tcpdump', '-i', dev, '-n', '-U', '--immediate-mode', '-Z', 'root', '-s', '0', '-w', path.join(d.sim, file), filter], {
         stderr: path.join(d.sim, `${file}.log`),
       });
       procs.push(t);
@@ -322,10 +347,27 @@ async function runCase(topo, workDir, test, clientName, opts) {
     }
     for (const t of dumps) if (!(await waitLine(t, /listening on/, 5000))) throw new Error(`tcpdump did not start: ${t.tail.join(' ')}`);
 
+    // crosstraffic: the competing TCP flow (server side -> client side, like the runner's
+    // iperf pair), started before the client and given time to fill the bottleneck.
+    let tcp;
+    if (ct) {
+      const sink = start([...topo.prefix(topo.client), ...cross.sinkArgv()], { stdout: path.join(d.sim, 'tcp-sink.txt'), stderr: path.join(d.sim, 'tcp-sink.txt') });
+      procs.push(sink);
+      if (!(await waitLine(sink, /^listening/, 5000))) throw new Error(`TCP sink did not start: ${sink.tail.join(' ')}`);
+      const sender = start([...topo.prefix(topo.server), ...cross.senderArgv(ct.cc)], { stdout: path.join(d.sim, 'tcp-sender.txt'), stderr: path.join(d.sim, 'tcp-sender.txt') });
+      procs.push(sender);
+      if (!(await waitLine(sender, /^connected/, 12_000))) throw new Error(`TCP flow did not connect: ${sender.tail.join(' ')}`);
+      tcp = { sink, sender };
+      await sleep(ct.warmupMs ?? 0);
+    }
+
     // Client.
     const host = test.ipv6 ? 'server6' : 'server4';
     const urls = files.map((f) => `https://${host}:443/${f.name}`);
     const cmd = client.command({ downloads: d.downloads, logs: d.clientLogs });
+    // Checked again before each client: another harness run that made them may have ended
+    // (and removed them) since this one started.
+    if (cmd.needsRootDirs) ensureRootDirs();
     const argv = [...topo.prefix(topo.client), ...cmd.argv, ...(cmd.urlsAsArgs ? urls : [])];
     const timeoutS = test.timeoutS ?? 60;
     const clientStart = Date.now();
@@ -345,6 +387,15 @@ async function runCase(topo, workDir, test, clientName, opts) {
       result.reason = `client exits 127 (${client.label.split(' (')[0]} does not implement "${test.client}")`;
     } else if (cres.code !== 0) {
       clientFailure = `client exited ${cres.code ?? cres.signal}: ${cproc.tail.slice(-2).join(' | ').slice(0, 300)}`;
+    }
+
+    // The TCP flow stops with the client (the runner's iperf runs until the test ends).
+    let tcpFinal;
+    if (tcp) {
+      await stop(tcp.sender, 'SIGTERM', 3000);
+      await stop(tcp.sink, 'SIGTERM', 3000);
+      const last = (p) => p.tail.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).pop();
+      tcpFinal = { sender: last(tcp.sender), sink: last(tcp.sink) };
     }
 
     // Shut down like the runner: SIGTERM with 10 s of grace; then the simulator.
@@ -401,6 +452,28 @@ async function runCase(topo, workDir, test, clientName, opts) {
         result.details.push(`goodput ${kbps} kbit/s`);
       }
     }
+    if (tcp) {
+      // The TCP flow's throughput over the same window as QUIC's goodput (first to last
+      // server 1-RTT packet in the client capture), from the sink's 100 ms samples.
+      const w = transferWindow(clientTrace);
+      const samples = cross.readSamples(path.join(d.sim, 'tcp-sink.txt'));
+      const kbps = w ? cross.tcpKbps(samples, w.firstMs, w.lastMs) : undefined;
+      if (!kbps) {
+        result.reason = `crosstraffic: the TCP flow carried nothing during the QUIC transfer (${JSON.stringify(tcpFinal)})`;
+        return result;
+      }
+      const s = tcpFinal?.sender ?? {};
+      const wholeKbps = tcpFinal?.sink?.ms ? Math.round((8 * tcpFinal.sink.bytes) / tcpFinal.sink.ms) : undefined;
+      const rstats = stats ? JSON.parse(stats).toClient : undefined;
+      result.tcpKbps = kbps;
+      result.tcp = {
+        cc: s.cc, kbpsDuringTransfer: kbps, kbpsWhole: wholeKbps, bytes: tcpFinal?.sink?.bytes, srttMs: s.srttMs,
+        totalRetrans: s.totalRetrans, relayQueueDrops: rstats && { tcp: rstats.tunnel?.queueDrops, all: rstats.queueDrops },
+      };
+      result.details.push(`TCP (${s.cc}) beside it ${kbps} kbit/s (${wholeKbps} kbit/s over its ${((tcpFinal?.sink?.ms ?? 0) / 1000).toFixed(1)} s; `
+        + `last srtt ${s.srttMs} ms, ${s.totalRetrans} retransmissions; queue drops toward the client: ${rstats?.tunnel?.queueDrops} TCP, `
+        + `${rstats ? rstats.queueDrops - (rstats.tunnel?.queueDrops ?? 0) : '?'} QUIC)`);
+    }
     result.status = 'pass';
     result.reason = '';
     result.details.push(`client ran ${clientS.toFixed(1)} s`);
@@ -410,6 +483,7 @@ async function runCase(topo, workDir, test, clientName, opts) {
     return result;
   } finally {
     for (const p of procs) await stop(p, 'SIGKILL', 2000);
+    if (ct) cross.tunnelDown(topo);
     result.durationS = Math.round((Date.now() - started) / 100) / 10;
     if (result.status !== 'fail' && !opts.keep) fs.rmSync(dir, { recursive: true, force: true });
     else result.kept = dir;
@@ -452,7 +526,9 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   jsonMode = opts.json;
   if (opts.list) {
-    for (const t of TESTS) process.stdout.write(`${t.name}\tserver=${t.server} client=${t.client}\n`);
+    for (const t of TESTS) {
+      process.stdout.write(`${t.name}\tserver=${t.server} client=${t.client}${t.crossTraffic ? `\t+ TCP flow (${opts.tcpCc ?? t.crossTraffic.cc}) through the same link` : ''}\n`);
+    }
     return 0;
   }
   if (process.getuid && process.getuid() !== 0) {
@@ -476,7 +552,6 @@ async function main() {
   const began = Date.now();
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'harrier-interop-'));
   const topo = new Topology(`hi${process.pid}`);
-  const createdDirs = [];
   let aborted = false;
   const abort = (sig) => {
     if (aborted) return;
@@ -496,14 +571,7 @@ async function main() {
     if (why) unavailable[c] = why;
   }
   // The quic-go client writes to /downloads and /logs; mount points must exist.
-  if (opts.clientList.some((c) => !unavailable[c] && c === 'quic-go')) {
-    for (const dname of ['/downloads', '/logs']) {
-      if (!fs.existsSync(dname)) {
-        fs.mkdirSync(dname);
-        createdDirs.push(dname);
-      }
-    }
-  }
+  if (opts.clientList.some((c) => !unavailable[c] && c === 'quic-go')) ensureRootDirs();
 
   const results = [];
   try {

@@ -14,6 +14,11 @@
  * (a new upstream port, or address and port, every `rebind.everyMs`; as in the runner's
  * ns-3 model, packets the server sends to an earlier binding still reach the client).
  *
+ * `tunnel` (crosstraffic): datagrams of a UDP tunnel (VXLAN, see lib/crosstraffic.js) between
+ * fixed peers are forwarded through the same two links as QUIC, so a TCP flow carried in the
+ * tunnel shares QUIC's queue, serializer and delay. Their serialization time counts the
+ * inner IP packet only (payload less `tunnel.overhead`), and impairments apply to them too.
+ *
  * Before listening it sends the runner's readiness probe to the server (1207-byte long header
  * packet, version 0x57414954, zero-length connection IDs, every 0.5 s) and waits for a
  * Version Negotiation answer; then it prints "ready" on stdout. On SIGTERM it prints one
@@ -40,6 +45,11 @@ const DEFAULTS = {
   blackhole: null,
   /** { firstMs, everyMs, addr }: NAT rebinding, timed from the first client packet. */
   rebind: null,
+  /**
+   * { port, overhead, clientSide, client, serverSide, server }: forward datagrams from
+   * client:* to clientSide:port out of serverSide:port to server:port, and back.
+   */
+  tunnel: null,
   seed: 1,
   probe: true,
   probeTimeoutMs: 10_000,
@@ -78,6 +88,8 @@ class Link {
     this.fifo = [];
     this.timer = null;
     this.stats = { packets: 0, bytes: 0, dropped: 0, corrupted: 0, queueDrops: 0, blackholed: 0, delivered: 0 };
+    /** The tunnel's share of the counters (already included in the totals above). */
+    if (cfg.tunnel) this.stats.tunnel = { packets: 0, bytes: 0, dropped: 0, queueDrops: 0, delivered: 0 };
   }
 
   /** A random event at `ratePct`, but never more than `burst` in a row (when burst > 0). */
@@ -87,13 +99,19 @@ class Link {
     return this.random() * 100 < ratePct;
   }
 
-  push(data, headerBytes, deliver) {
+  push(data, headerBytes, deliver, tunnel = false) {
     const t = now();
+    const ts = tunnel ? this.stats.tunnel : null;
     this.count++;
     this.stats.packets++;
     this.stats.bytes += data.length;
+    if (ts) {
+      ts.packets++;
+      ts.bytes += data.length;
+    }
     if (this.drops.has(this.count)) {
       this.stats.dropped++;
+      if (ts) ts.dropped++;
       return;
     }
     if (cfg.blackhole && t0 > 0) {
@@ -106,6 +124,7 @@ class Link {
     if (this.hit(this.imp.dropRate)) {
       this.consecutive++;
       this.stats.dropped++;
+      if (ts) ts.dropped++;
       return;
     }
     if (this.hit(this.imp.corruptRate)) {
@@ -122,12 +141,13 @@ class Link {
     for (let i = this.fifo.length - 1; i >= 0 && this.fifo[i].txStart > t; i--) waiting++;
     if (waiting >= cfg.queue) {
       this.stats.queueDrops++;
+      if (ts) ts.queueDrops++;
       return;
     }
     const txStart = Math.max(t, this.busyUntil);
     const txEnd = txStart + ((data.length + headerBytes) * 8 * 1000) / cfg.rateBps;
     this.busyUntil = txEnd;
-    this.fifo.push({ at: txEnd + cfg.delayMs, txStart, data, deliver });
+    this.fifo.push({ at: txEnd + cfg.delayMs, txStart, data, deliver, ts });
     this.arm();
   }
 
@@ -140,6 +160,7 @@ class Link {
       while (this.fifo.length > 0 && this.fifo[0].at <= t + 0.5) {
         const p = this.fifo.shift();
         this.stats.delivered++;
+        if (p.ts) p.ts.delivered++;
         p.deliver(p.data);
       }
       this.arm();
@@ -191,8 +212,42 @@ function startClock() {
   }
 }
 
+/** The crosstraffic tunnel: two fixed-peer sockets joined through the links. */
+function listenTunnel(done) {
+  const tn = cfg.tunnel;
+  const open = (address) => {
+    const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    s.on('error', (e) => {
+      process.stderr.write(`relay tunnel ${address}:${tn.port}: ${e.message}\n`);
+      process.exit(2);
+    });
+    return s;
+  };
+  const clientSide = open(tn.clientSide);
+  const serverSide = open(tn.serverSide);
+  // Headers counted on the wire: the inner IP packet only (outer IP/UDP and the tunnel's
+  // own header are an artefact of carrying it here).
+  const hdr = -tn.overhead;
+  clientSide.on('message', (msg, rinfo) => {
+    if (rinfo.address !== tn.client) return;
+    toServer.push(msg, hdr, (d) => serverSide.send(d, tn.port, tn.server), true);
+  });
+  serverSide.on('message', (msg, rinfo) => {
+    if (rinfo.address !== tn.server) return;
+    toClient.push(msg, hdr, (d) => clientSide.send(d, tn.port, tn.client), true);
+  });
+  let n = 2;
+  clientSide.bind({ address: tn.clientSide, port: tn.port }, () => --n === 0 && done());
+  serverSide.bind({ address: tn.serverSide, port: tn.port }, () => --n === 0 && done());
+}
+
 function listen() {
-  let pending = cfg.listen.length;
+  let pending = cfg.listen.length + (cfg.tunnel ? 1 : 0);
+  if (cfg.tunnel) {
+    listenTunnel(() => {
+      if (--pending === 0) process.stdout.write('ready\n');
+    });
+  }
   for (const l of cfg.listen) {
     const sock = dgram.createSocket({ type: l.type, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
     sock.on('error', (e) => {

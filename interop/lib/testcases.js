@@ -107,6 +107,14 @@ const TESTS = [
     name: 'goodput', server: 'transfer', client: 'transfer', files: files(10 * MB),
     checks: ['handshakes1'], measure: 'goodput',
   },
+  {
+    // The runner's MeasurementCrossTraffic: goodput of a 25 MiB transfer while a bulk TCP
+    // flow (iperf -Z cubic, server side to client side) shares the same link; timeout 180 s.
+    // The TCP flow runs through the relay's links (lib/crosstraffic.js) and starts
+    // warmupMs before the client.
+    name: 'crosstraffic', server: 'transfer', client: 'transfer', files: files(25 * MB),
+    timeoutS: 180, crossTraffic: { cc: 'cubic', warmupMs: 2000 }, checks: ['handshakes1'], measure: 'goodput',
+  },
 ];
 
 /** The short subset run by test/integration/interop.test.ts. */

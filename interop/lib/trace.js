@@ -14,6 +14,7 @@ const FIELDS = [
   'quic.token_length', 'quic.token', 'quic.retry_token', 'quic.frame_type', 'tls.handshake.type', 'tls.handshake.ciphersuite',
   'quic.crypto.offset', 'quic.crypto.length', 'quic.path_challenge.data', 'quic.path_response.data',
   'tls.quic.parameter.initial_max_streams_bidi', 'ip.dsfield.ecn', 'quic.ack.ect0_count', 'quic.ack.ect1_count',
+  'frame.time_epoch',
 ];
 
 /** tshark's long header packet types (QUIC v1). */
@@ -27,7 +28,7 @@ const num = (s) => (s.startsWith('0x') ? parseInt(s, 16) : Number(s));
 
 /**
  * Reads a capture. `serverPort` tells the direction. Resolves to an array of datagrams:
- * { n, t, fromServer, src, dst, sport, dport, v6, udpLen, packets: [{ long, type, version, scid, dcid, length }],
+ * { n, t (s since the capture's first frame), epoch (s), fromServer, src, dst, sport, dport, v6, udpLen, packets: [{ long, type, version, scid, dcid, length }],
  *   keyPhase, frameTypes, hsTypes, ciphers, tokenLengths, tokens, retryTokens, cryptoEnds,
  *   challenges, responses, maxStreamsBidi, ecn, ackEcn }
  */
@@ -70,6 +71,7 @@ function readTrace(pcap, keylog, serverPort = 443) {
         frames.push({
           n: Number(get('frame.number')),
           t: Number(get('frame.time_relative')),
+          epoch: Number(get('frame.time_epoch')),
           fromServer: sport === serverPort,
           src: v6 ? get('ipv6.src') : get('ip.src'),
           dst: v6 ? get('ipv6.dst') : get('ip.dst'),
@@ -321,6 +323,13 @@ function goodputKbps(client, bytes) {
   return ms > 0 ? Math.round((8 * bytes) / ms) : undefined;
 }
 
+/** Wall-clock window (epoch ms) from the first to the last server 1-RTT packet, as goodput's. */
+function transferWindow(client) {
+  const times = client.filter((f) => f.fromServer && f.packets.some((p) => !p.long)).map((f) => f.epoch * 1000);
+  if (times.length < 2) return undefined;
+  return { firstMs: times[0], lastMs: times[times.length - 1] };
+}
+
 /** 1-RTT packets a client's qlog (JSON-SEQ or JSON) records as sent with the key phase bit set. */
 function qlogKeyPhase1Sent(dir) {
   let n = 0;
@@ -348,7 +357,7 @@ function qlogPathFrames(dir) {
   return r;
 }
 
-module.exports = { readTrace, CHECKS, goodputKbps, handshakeCids, qlogKeyPhase1Sent, qlogPathFrames };
+module.exports = { readTrace, CHECKS, goodputKbps, transferWindow, handshakeCids, qlogKeyPhase1Sent, qlogPathFrames };
 
 /**
  * UDP payload digests of a classic pcap file (as tcpdump -w writes it), by frame number.
