@@ -476,12 +476,7 @@ function limitsMiddleware(l: typeof DEFAULT_LIMITS, onBodyBytes: (protocol: Prot
   return async (ctx: Context, next: () => Promise<void>): Promise<void> => {
     const req = ctx.request;
     if (req.target.length > l.maxRequestLineSize) throw new HttpError(414, 'request target too long', { code: 'HARRIER_ERR_URI_TOO_LONG' });
-    let count = 0;
-    let size = 0;
-    for (const [k, v] of req.headers) {
-      count++;
-      size += k.length + v.length;
-    }
+    const { count, size } = req.headers.measure();
     if (count > l.maxRequestHeaderCount || size > l.maxRequestHeadersTotalSize) {
       throw new HttpError(431, 'request header fields too large', { code: 'HARRIER_ERR_HEADERS_TOO_LARGE' });
     }

@@ -14,8 +14,11 @@ export interface ResponseSink {
   readonly supportsTrailers: boolean;
   /** Sends an informational (1xx) response, where the protocol has them. */
   sendInterim(status: number, headers: Array<[string, string]>): void;
-  /** Sends the final status and headers; `end` when there is no body. */
-  sendHead(status: number, headers: Array<[string, string]>, end: boolean): void;
+  /**
+   * Sends the final status and headers; `end` when there is no body. `mayTrail`: trailers may
+   * follow the body (HTTP/2 has to know when it sends the head).
+   */
+  sendHead(status: number, headers: Array<[string, string]>, end: boolean, mayTrail?: boolean): void;
   /**
    * Sends body bytes; resolves once the protocol can take more (backpressure), with false
    * when the exchange is gone (the client cancelled or disconnected) and writing should stop.
@@ -43,7 +46,8 @@ export interface RequestInit {
   remoteAddress: string;
   remotePort: number;
   body: Readable;
-  trailers?: Promise<Fields>;
+  /** The trailers, or a function that starts reading them when first asked for. */
+  trailers?: Promise<Fields> | (() => Promise<Fields>);
   /** The `:protocol` of an extended CONNECT (RFC 8441, RFC 9220): 'websocket', 'webtransport'. */
   connectProtocol?: string;
   /** The underlying request objects, when the protocol is served by node:http / node:http2. */
@@ -68,7 +72,7 @@ export class Request {
   readonly raw: unknown;
   /** The `:protocol` of an extended CONNECT (RFC 8441, RFC 9220), e.g. 'websocket'. */
   readonly connectProtocol: string | undefined;
-  private readonly trailerPromise: Promise<Fields>;
+  private trailerSource: Promise<Fields> | (() => Promise<Fields>) | undefined;
   private queryCache: URLSearchParams | undefined;
 
   constructor(init: RequestInit) {
@@ -86,7 +90,7 @@ export class Request {
     this.body = init.body;
     this.raw = init.raw;
     this.connectProtocol = init.connectProtocol;
-    this.trailerPromise = init.trailers ?? Promise.resolve(new Fields());
+    this.trailerSource = init.trailers;
   }
 
   get query(): URLSearchParams {
@@ -108,7 +112,9 @@ export class Request {
 
   /** Trailers, once the body has been read to its end. */
   trailers(): Promise<Fields> {
-    return this.trailerPromise;
+    if (typeof this.trailerSource === 'function') this.trailerSource = this.trailerSource();
+    this.trailerSource ??= Promise.resolve(new Fields());
+    return this.trailerSource;
   }
 
   /** Reads the whole body; over `limit` bytes it throws 413. */

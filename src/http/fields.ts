@@ -52,12 +52,25 @@ export class Fields {
   }
 
   /** Every (name, value) pair, repeated names once per value. */
-  *[Symbol.iterator](): IterableIterator<[string, string]> {
-    for (const [k, vs] of this.map) for (const v of vs) yield [k, v];
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.toList()[Symbol.iterator]();
   }
 
   toList(): Array<[string, string]> {
-    return [...this];
+    const out: Array<[string, string]> = [];
+    for (const [k, vs] of this.map) for (let i = 0; i < vs.length; i++) out.push([k, vs[i]]);
+    return out;
+  }
+
+  /** How many field lines, and their names' and values' length together (for header limits). */
+  measure(): { count: number; size: number } {
+    let count = 0;
+    let size = 0;
+    for (const [k, vs] of this.map) {
+      count += vs.length;
+      for (let i = 0; i < vs.length; i++) size += k.length + vs[i].length;
+    }
+    return { count, size };
   }
 
   /** Node-style object: repeated names as arrays. */

@@ -64,7 +64,8 @@ export async function respond(ctx: Context): Promise<void> {
   const trailers = res.trailers && res.trailers.size > 0 && sink.supportsTrailers ? res.trailers.toList() : undefined;
   const noBody = head || (!bytes && !stream) || (bytes !== undefined && bytes.byteLength === 0);
   res.headersSent = true;
-  sink.sendHead(status, headers.toList(), noBody && !trailers);
+  // A streamed body may gain trailers while it is sent; bytes have theirs already.
+  sink.sendHead(status, headers.toList(), noBody && !trailers, trailers !== undefined || (stream !== undefined && !noBody));
   if (noBody) {
     if (stream instanceof Readable) stream.destroy();
     if (trailers) sink.end(trailers);

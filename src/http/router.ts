@@ -32,6 +32,20 @@ function compile(path: string): { pattern: RegExp; keys: string[] } {
   return { pattern: new RegExp(`^${src || '/'}/?$`), keys };
 }
 
+/** One handler runs as itself; several as a composed chain. */
+function chain(handlers: Handler[]): (ctx: Context, next: Next) => Promise<void> {
+  if (handlers.length !== 1) return compose(handlers);
+  const [only] = handlers;
+  if (typeof only !== 'function') throw new TypeError('middleware must be functions');
+  return (ctx, next) => {
+    try {
+      return Promise.resolve(only(ctx, next)) as Promise<void>;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+}
+
 /**
  * Routes by method and path. A route's handlers run like middleware; a request that matches
  * no route goes on to the next middleware. A path that matches with another method gets 405.
@@ -41,7 +55,7 @@ export class Router {
 
   add(method: string, path: string, ...handlers: Handler[]): this {
     const { pattern, keys } = compile(path);
-    this.routes.push({ method: method.toUpperCase(), pattern, keys, handler: compose(handlers) });
+    this.routes.push({ method: method.toUpperCase(), pattern, keys, handler: chain(handlers) });
     return this;
   }
 
@@ -54,28 +68,30 @@ export class Router {
 
   /** The router as one middleware. */
   middleware(): Handler {
-    return async (ctx, next) => {
+    return (ctx, next) => {
       let path = ctx.path;
-      try {
-        path = decodeURI(ctx.path);
-      } catch {
-        ctx.throw(400, 'malformed percent-encoding in the path');
+      if (path.includes('%')) {
+        try {
+          path = decodeURI(path);
+        } catch {
+          ctx.throw(400, 'malformed percent-encoding in the path');
+        }
       }
-      const allowed = new Set<string>();
+      let allowed: Set<string> | undefined;
       for (const r of this.routes) {
         const m = r.pattern.exec(path);
         if (!m) continue;
         const method = ctx.method === 'HEAD' && r.method === 'GET' ? 'GET' : ctx.method;
         if (r.method !== '*' && r.method !== method) {
-          allowed.add(r.method);
+          (allowed ??= new Set()).add(r.method);
           continue;
         }
         const params: Record<string, string> = {};
-        r.keys.forEach((k, i) => (params[k] = m[i + 1] ?? ''));
+        for (let i = 0; i < r.keys.length; i++) params[r.keys[i]] = m[i + 1] ?? '';
         ctx.params = params;
         return r.handler(ctx, next);
       }
-      if (allowed.size > 0) {
+      if (allowed) {
         ctx.set('allow', [...allowed, ...(allowed.has('GET') ? ['HEAD'] : [])].join(', '));
         ctx.throw(405);
       }

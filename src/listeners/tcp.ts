@@ -6,9 +6,8 @@ import { App } from '../http/app';
 import { Context, Request, type ResponseSink } from '../http/context';
 import { Fields } from '../http/fields';
 import { offerWebSocket } from '../websocket/route';
+import { h2Request, h2Sink, type Peer } from './h2';
 
-type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 export interface TcpListenerOptions {
   host?: string;
@@ -55,6 +54,12 @@ export interface Http2ConnectProtocol {
   connectRequest(request: Request, stream: http2.ServerHttp2Stream, base: ResponseSink): ResponseSink | 'rejected';
 }
 
+interface H2SessionState extends Peer {
+  open: number;
+  /** When the last open stream closed. */
+  idleSince: number;
+}
+
 /** An HTTP/1.1 request that left the parser (Upgrade, CONNECT): its socket and early bytes. */
 interface Detached {
   socket: Socket;
@@ -79,6 +84,9 @@ export class TcpListener {
   private readonly options: TcpListenerOptions;
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Each HTTP/2 session's peer address and open streams (for the keep-alive timeout). */
+  private readonly h2Sessions = new WeakMap<http2.Http2Session, H2SessionState>();
+  private sweep: NodeJS.Timeout | undefined;
   private draining = false;
   private idleWaiters: Array<() => void> = [];
 
@@ -86,7 +94,8 @@ export class TcpListener {
     this.app = app;
     this.options = options;
     this.altSvc = options.altSvc;
-    const handler = (req: NodeRequest, res: NodeResponse): void => this.handle(req, res);
+    // node:http's request listener: HTTP/1.1 only (HTTP/2 streams are taken below).
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
     const connectProtocol = options.enableConnectProtocol ?? true;
     const wtSettings = connectProtocol ? options.webTransport?.settings() : undefined;
     // node checks headersTimeout on this period (default 30 s): keep it well under the timeout.
@@ -109,10 +118,14 @@ export class TcpListener {
         },
         ...(wtSettings ? { remoteCustomSettings: wtSettings.remoteCustomSettings } : {}),
         maxSessionMemory: 64,
-      } as http2.SecureServerOptions, handler);
+      } as http2.SecureServerOptions, handler as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
       // HTTP/1.1 over this server reads the parser limit and the timeout-checking period
       // from the server object (the period when it starts listening).
       Object.assign(this.server, { maxHeaderSize, connectionsCheckingInterval });
+      // HTTP/2 requests are served from node's core stream API: the request listener above made
+      // node add its compatibility layer ('stream' → Http2ServerRequest/Response), taken off here.
+      this.server.removeAllListeners('stream');
+      this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => this.handleStream(stream, headers, raw));
       this.server.on('session', (session: http2.ServerHttp2Session) => this.trackSession(session));
       this.server.on('tlsClientError', () => this.handshakeFailures++);
     } else {
@@ -121,13 +134,9 @@ export class TcpListener {
     const s = this.server as http.Server;
     s.on('connection', (socket: Socket) => this.trackSocket(socket));
     // HTTP/1.1 requests that leave the parser (Upgrade: websocket, h2c...; CONNECT) still run
-    // through the pipeline, answered on their socket; HTTP/2 CONNECT (extended CONNECT for
-    // WebSockets, RFC 8441) arrives as 'connect' with a response object.
+    // through the pipeline, answered on their socket.
     s.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => this.handleDetached(req, { socket, head }));
-    this.server.on('connect', (req: NodeRequest, second: NodeResponse | Socket, head?: Buffer) => {
-      if (req.httpVersionMajor === 2) this.handle(req, second as NodeResponse);
-      else this.handleDetached(req as http.IncomingMessage, { socket: second as Socket, head: head ?? Buffer.alloc(0) });
-    });
+    s.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => this.handleDetached(req, { socket, head }));
     if (options.headersTimeoutMs !== undefined) s.headersTimeout = options.headersTimeoutMs;
     if (options.keepAliveTimeoutMs !== undefined) s.keepAliveTimeout = options.keepAliveTimeoutMs;
     if (options.requestTimeoutMs !== undefined) s.requestTimeout = options.requestTimeoutMs;
@@ -189,6 +198,7 @@ export class TcpListener {
   /** Ends every connection now (the end of graceful shutdown, or an abrupt stop). */
   close(): void {
     this.draining = true;
+    this.stopSweep();
     if (this.server.listening) this.server.close();
     for (const session of this.sessions) session.destroy();
     for (const socket of this.sockets) socket.destroy();
@@ -213,19 +223,40 @@ export class TcpListener {
 
   private trackSession(session: http2.ServerHttp2Session): void {
     this.sessions.add(session);
-    let open = 0;
-    session.on('stream', (stream: http2.ServerHttp2Stream) => {
-      open++;
-      stream.once('close', () => open--);
+    this.h2Sessions.set(session, {
+      address: session.socket?.remoteAddress ?? '',
+      port: session.socket?.remotePort ?? 0,
+      open: 0,
+      idleSince: Date.now(),
     });
-    session.once('close', () => this.sessions.delete(session));
+    session.once('close', () => {
+      this.sessions.delete(session);
+      if (this.sessions.size === 0) this.stopSweep();
+    });
     session.on('error', () => { /* the socket's close follows; nothing to answer */ });
-    // Kestrel's keep-alive timeout, for HTTP/2: a session without open streams closes.
-    const keepAlive = this.options.keepAliveTimeoutMs;
-    if (keepAlive) session.setTimeout(keepAlive, () => {
-      if (open === 0) session.close();
-    });
+    if (this.options.keepAliveTimeoutMs) this.startSweep(this.options.keepAliveTimeoutMs);
     if (this.draining) session.close();
+  }
+
+  /**
+   * Kestrel's keep-alive timeout, for HTTP/2: a session without an open stream for that long
+   * closes (GOAWAY). One timer for every session, rather than one refreshed on each frame.
+   */
+  private startSweep(keepAliveMs: number): void {
+    if (this.sweep) return;
+    this.sweep = setInterval(() => {
+      const now = Date.now();
+      for (const session of this.sessions) {
+        const st = this.h2Sessions.get(session);
+        if (st && st.open === 0 && now - st.idleSince >= keepAliveMs) session.close();
+      }
+    }, Math.max(50, Math.min(1000, Math.floor(keepAliveMs / 4))));
+    this.sweep.unref();
+  }
+
+  private stopSweep(): void {
+    clearInterval(this.sweep);
+    this.sweep = undefined;
   }
 
   /**
@@ -247,69 +278,72 @@ export class TcpListener {
     this.handle(req, res, detached);
   }
 
-  private handle(req: NodeRequest, res: NodeResponse, detached?: Detached): void {
-    const h2 = req.httpVersionMajor === 2;
-    const headers = new Fields();
-    const raw = req.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) !== 0x3a) headers.append(raw[i], raw[i + 1]);
-    const authority = (h2 ? (req.headers[':authority'] as string | undefined) : undefined) ?? headers.get('host') ?? '';
-    const trailers = new Promise<Fields>((resolve) => {
-      req.once('end', () => resolve(new Fields(Object.entries(req.trailers).map(([k, v]) => [k, String(v)] as [string, string]))));
-      req.once('close', () => resolve(new Fields()));
+  /** An HTTP/2 request (node's core API: the stream is the body, h2Sink answers on it). */
+  private handleStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, raw: string[]): void {
+    // Errors on a stream (a reset, a broken connection) end that request only.
+    stream.on('error', ignore);
+    const session = stream.session;
+    const st = (session && this.h2Sessions.get(session)) ?? { address: '', port: 0, open: 0, idleSince: 0 };
+    st.open++;
+    stream.on('close', () => {
+      if (--st.open === 0) st.idleSince = Date.now();
     });
-    const socket = req.socket;
-    const request = new Request({
-      method: req.method ?? 'GET',
-      target: req.url ?? '/',
-      headers,
-      protocol: h2 ? 'h2' : 'http/1.1',
-      scheme: this.options.tls ? 'https' : 'http',
-      authority,
-      remoteAddress: socket?.remoteAddress ?? (this.options.path ? 'unix' : ''),
-      remotePort: socket?.remotePort ?? 0,
-      body: req as unknown as import('node:stream').Readable,
-      trailers,
-      connectProtocol: h2 ? (req.headers[':protocol'] as string | undefined) : undefined,
-      raw: { req, res },
-    });
-    const base = this.sink(req, res, h2);
+    const request = h2Request(stream, headers, raw, st, 'https');
+    const base = h2Sink(stream, { altSvc: this.altSvc, tunnel: request.method === 'CONNECT' });
     let sink = base;
+    if (headers.expect === '100-continue') base.sendInterim(100, []);
     if (request.connectProtocol === 'websocket') {
       offerWebSocket(request, { hub: this.app.webSockets });
-    } else if (detached && isWebSocketUpgrade(req as http.IncomingMessage)) {
-      offerWebSocket(request, { hub: this.app.webSockets, upgrade: { req: req as http.IncomingMessage, ...detached } });
     } else if (request.connectProtocol === 'webtransport' && this.options.webTransport) {
-      const wt = this.options.webTransport.connectRequest(request, (res as http2.Http2ServerResponse).stream, sink);
+      const wt = this.options.webTransport.connectRequest(request, stream, sink);
       if (wt === 'rejected') return;
       sink = wt;
     }
-    const ctx = new Context(request, sink);
+    this.run(new Context(request, sink));
+  }
+
+  private run(ctx: Context): void {
     this.inFlight++;
-    res.once('finish', () => {
-      if (h2) {
-        // RFC 9113 §8.1: a complete response may precede the end of the request; the rest of
-        // the request is then refused with RST_STREAM NO_ERROR.
-        if (!req.complete) base.stopReading!();
-      } else if (this.draining) {
-        // Shutting down (the head may have gone out before, without `Connection: close`):
-        // no further request on this connection.
-        req.socket?.end();
-      }
-    });
     void this.app.handle(ctx).finally(() => {
       this.inFlight--;
       this.checkIdle();
     });
   }
 
-  private sink(req: NodeRequest, res: NodeResponse, h2: boolean): ResponseSink {
-    const r = res as http.ServerResponse;
+  /** An HTTP/1.1 request (node:http parses it). */
+  private handle(req: http.IncomingMessage, res: http.ServerResponse, detached?: Detached): void {
+    const headers = new Fields();
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
+    const socket = req.socket;
+    const request = new Request({
+      method: req.method ?? 'GET',
+      target: req.url ?? '/',
+      headers,
+      protocol: 'http/1.1',
+      scheme: this.options.tls ? 'https' : 'http',
+      authority: headers.get('host') ?? '',
+      remoteAddress: socket?.remoteAddress ?? (this.options.path ? 'unix' : ''),
+      remotePort: socket?.remotePort ?? 0,
+      body: req,
+      trailers: () => h1Trailers(req),
+      raw: { req, res },
+    });
+    if (detached && isWebSocketUpgrade(req)) offerWebSocket(request, { hub: this.app.webSockets, upgrade: { req, ...detached } });
+    this.run(new Context(request, this.sink(req, res)));
+  }
+
+  private sink(req: http.IncomingMessage, res: http.ServerResponse): ResponseSink {
+    /** Shutting down (the head may have gone out before, without `Connection: close`): no further request on this connection. */
+    const finished = (): void => {
+      if (this.draining) req.socket?.end();
+    };
     return {
       supportsTrailers: true,
       sendInterim: (status, headers) => {
-        if (status === 100) r.writeContinue();
-        else if (status === 103) r.writeEarlyHints({ link: headers.filter(([n]) => n === 'link').map(([, v]) => v) });
-        else if (status === 102) r.writeProcessing();
+        if (status === 100) res.writeContinue();
+        else if (status === 103) res.writeEarlyHints({ link: headers.filter(([n]) => n === 'link').map(([, v]) => v) });
+        else if (status === 102) res.writeProcessing();
       },
       sendHead: (status, headers, end) => {
         const obj: Record<string, string | string[]> = {};
@@ -318,48 +352,49 @@ export class TcpListener {
           obj[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
         }
         if (this.altSvc && !obj['alt-svc']) obj['alt-svc'] = this.altSvc;
-        if (h2) {
-          delete obj['connection'];
-          delete obj['keep-alive'];
-          delete obj['transfer-encoding'];
-        } else if (this.draining || !req.complete) {
-          // Shutting down, or answering before the request body was read (413, 408...):
-          // the connection cannot carry another request.
-          obj['connection'] = 'close';
-        }
-        if (r.destroyed) return;
-        r.writeHead(status, obj);
-        if (end) r.end();
+        // Shutting down, or answering before the request body was read (413, 408...): the
+        // connection cannot carry another request.
+        if (this.draining || !req.complete) obj['connection'] = 'close';
+        if (res.destroyed) return;
+        res.writeHead(status, obj);
+        if (end) res.end(finished);
       },
       write: async (chunk) => {
-        if (r.destroyed || r.writableEnded) return;
-        if (!r.write(chunk)) {
+        if (res.destroyed || res.writableEnded) return;
+        if (!res.write(chunk)) {
           await new Promise<void>((resolve) => {
             const done = (): void => {
-              r.off('drain', done);
-              r.off('close', done);
+              res.off('drain', done);
+              res.off('close', done);
               resolve();
             };
-            r.on('drain', done);
-            r.on('close', done);
+            res.on('drain', done);
+            res.on('close', done);
           });
         }
       },
       end: (trailers) => {
-        if (r.writableEnded || r.destroyed) return;
-        if (trailers && trailers.length > 0) r.addTrailers(Object.fromEntries(trailers));
-        r.end();
+        if (res.writableEnded || res.destroyed) return;
+        if (trailers && trailers.length > 0) res.addTrailers(Object.fromEntries(trailers));
+        res.end(finished);
       },
       abort: () => {
-        if (h2) (res as http2.Http2ServerResponse).stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-        else req.socket?.destroy();
-      },
-      stopReading: () => {
-        const stream = h2 ? (res as http2.Http2ServerResponse).stream : undefined;
-        if (stream && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        req.socket?.destroy();
       },
     };
   }
+}
+
+function ignore(): void {}
+
+/** An HTTP/1.1 request's trailers (chunked encoding), once its body has been read. */
+function h1Trailers(req: http.IncomingMessage): Promise<Fields> {
+  const read = (): Fields => new Fields(Object.entries(req.trailers).map(([k, v]) => [k, String(v)] as [string, string]));
+  if (req.complete) return Promise.resolve(read());
+  return new Promise<Fields>((resolve) => {
+    req.once('end', () => resolve(read()));
+    req.once('close', () => resolve(req.complete ? read() : new Fields()));
+  });
 }
 
 /** RFC 6455 §4.1: `Upgrade: websocket` and `Connection: upgrade` (tokens, any case). */

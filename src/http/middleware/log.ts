@@ -97,9 +97,9 @@ export function accessLog(options: AccessLogOptions = {}): Middleware<Context> {
       res.sink = {
         get supportsTrailers() { return inner.supportsTrailers; },
         sendInterim: (s, h) => inner.sendInterim(s, h),
-        sendHead: (s, h, end) => {
+        sendHead: (s, h, end, mayTrail) => {
           status = s;
-          inner.sendHead(s, h, end);
+          inner.sendHead(s, h, end, mayTrail);
           if (end) log();
         },
         write: (chunk) => {

@@ -1,0 +1,149 @@
+import * as http2 from 'node:http2';
+import type { Readable } from 'node:stream';
+import { Request, type ResponseSink } from '../http/context';
+import { Fields } from '../http/fields';
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+/** Connection-specific header fields, not allowed in HTTP/2 (RFC 9113 §8.2.2). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+const NO_TRAILERS: Promise<Fields> = Promise.resolve(new Fields());
+
+/** Where an HTTP/2 connection's requests come from, read once per session (its socket is a proxy). */
+export interface Peer {
+  address: string;
+  port: number;
+}
+
+/**
+ * One HTTP/2 request, straight from node's core stream API (not the Http2ServerRequest /
+ * Http2ServerResponse compatibility objects, which cost about as much again per request):
+ * the stream is the request body, and `h2Sink` answers on it.
+ */
+export function h2Request(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, raw: string[], peer: Peer, scheme: 'http' | 'https'): Request {
+  const fields = new Fields();
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) !== 0x3a) fields.append(raw[i], raw[i + 1]);
+  const method = (headers[':method'] as string | undefined) ?? 'GET';
+  const authority = (headers[':authority'] as string | undefined) ?? fields.get('host') ?? '';
+  // A classic CONNECT has no :path; its target is the authority (RFC 9113 §8.5).
+  const target = (headers[':path'] as string | undefined) ?? (method === 'CONNECT' ? authority : '/');
+  return new Request({
+    method,
+    target,
+    headers: fields,
+    protocol: 'h2',
+    scheme,
+    authority,
+    remoteAddress: peer.address,
+    remotePort: peer.port,
+    body: stream as Readable,
+    trailers: stream.endAfterHeaders ? NO_TRAILERS : h2Trailers(stream),
+    connectProtocol: headers[':protocol'] as string | undefined,
+    raw: { stream, headers },
+  });
+}
+
+/** The request's trailers (a HEADERS frame after its DATA), read when asked for. */
+function h2Trailers(stream: http2.ServerHttp2Stream): () => Promise<Fields> {
+  let got: Fields | undefined;
+  stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
+    got = new Fields();
+    for (const [k, v] of Object.entries(t)) {
+      if (k.charCodeAt(0) === 0x3a || v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) got.append(k, String(one));
+    }
+  });
+  return () => new Promise<Fields>((resolve) => {
+    const done = (): void => resolve(got ?? new Fields());
+    if (stream.readableEnded || stream.destroyed) done();
+    else {
+      stream.once('end', done);
+      stream.once('close', done);
+    }
+  });
+}
+
+export interface H2SinkOptions {
+  /** Added to every response that has none (the HTTP/3 advertisement). */
+  altSvc: string | undefined;
+  /** The request is a CONNECT: its stream carries a tunnel. */
+  tunnel: boolean;
+}
+
+/** Answers one HTTP/2 request on its stream. */
+export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions): ResponseSink {
+  let trailing = false;
+  let trailers: http2.OutgoingHttpHeaders | undefined;
+  /**
+   * RFC 9113 §8.1: a complete response may precede the end of the request; the rest is refused
+   * with RST_STREAM NO_ERROR. Not for a tunnel (extended CONNECT): the end of our side is a
+   * half-close there, and the tunnel decides when to stop reading.
+   */
+  const complete = (): void => {
+    if (!options.tunnel && !stream.endAfterHeaders && !stream.readableEnded && !stream.closed) closeLater(stream, NGHTTP2_NO_ERROR);
+  };
+  return {
+    supportsTrailers: true,
+    sendInterim: (status, headers) => {
+      if (stream.destroyed || stream.headersSent) return;
+      const obj: http2.OutgoingHttpHeaders = { ':status': status };
+      for (const [k, v] of headers) append(obj, k, v);
+      stream.additionalHeaders(obj);
+    },
+    sendHead: (status, headers, end, mayTrail) => {
+      if (stream.destroyed || stream.headersSent) return;
+      const obj: http2.OutgoingHttpHeaders = { ':status': status };
+      for (const [k, v] of headers) if (!CONNECTION_SPECIFIC.has(k)) append(obj, k, v);
+      if (options.altSvc && obj['alt-svc'] === undefined) obj['alt-svc'] = options.altSvc;
+      // Unless told there will be none, the stream ends with trailers (an empty set is a DATA
+      // frame with END_STREAM): a tunnel (extended CONNECT) that is reset then never shows
+      // a clean end first.
+      trailing = !end && mayTrail !== false;
+      stream.respond(obj, { endStream: end, waitForTrailers: trailing });
+      if (trailing) stream.once('wantTrailers', () => stream.sendTrailers(trailers ?? {}));
+      if (end) complete();
+    },
+    write: async (chunk) => {
+      if (stream.destroyed || stream.writableEnded) return false;
+      if (stream.write(chunk)) return;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          stream.off('drain', done);
+          stream.off('close', done);
+          resolve();
+        };
+        stream.on('drain', done);
+        stream.on('close', done);
+      });
+    },
+    end: (list) => {
+      if (stream.destroyed || stream.writableEnded) return;
+      if (!stream.headersSent) stream.respond({ ':status': 200 });
+      if (trailing && list && list.length > 0) {
+        trailers = {};
+        for (const [k, v] of list) append(trailers, k, v);
+      }
+      stream.end();
+      complete();
+    },
+    abort: () => closeLater(stream, NGHTTP2_INTERNAL_ERROR),
+    stopReading: () => closeLater(stream, NGHTTP2_NO_ERROR),
+  };
+}
+
+/**
+ * RST_STREAM from the next turn of the event loop: node 20 sends it at once, and doing that
+ * while nghttp2 is still processing the received data that led to it (a 'data' or 'end'
+ * handler up the stack) can corrupt the session and spin it (nodejs/node#64113).
+ */
+function closeLater(stream: http2.ServerHttp2Stream, code: number): void {
+  setImmediate(() => {
+    if (!stream.closed && !stream.destroyed) stream.close(code);
+  });
+}
+
+function append(obj: http2.OutgoingHttpHeaders, name: string, value: string): void {
+  const prev = obj[name];
+  obj[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+}
