@@ -230,4 +230,65 @@ describe('server limits over HTTP/1.1, HTTP/2 and HTTP/3', function () {
       assert.equal(r, 200);
     });
   });
+
+  describe('keep-alive timeout', () => {
+    let ka: Server;
+    let origin: string;
+    before(async () => {
+      ka = createServer({
+        endpoints: [{ host: '127.0.0.1', port: 0, protocols: ['h2', 'http/1.1'] }],
+        tls: { cert: cert.certFile, key: cert.keyFile },
+        limits: { keepAliveTimeoutMs: 400 },
+      });
+      ka.get('/hello', (ctx) => {
+        ctx.body = 'hello';
+      });
+      // Answers after `ms`: a stream open longer than the keep-alive timeout.
+      ka.get('/slow', async (ctx) => {
+        await sleep(Number(ctx.query.get('ms')));
+        ctx.body = 'slow';
+      });
+      await ka.listen();
+      origin = `https://127.0.0.1:${ka.tcpListeners[0].port}`;
+    });
+    after(() => ka.close({ timeoutMs: 1000 }));
+
+    it('HTTP/2: an idle session gets GOAWAY after keepAliveTimeoutMs; one with an open stream is kept', async () => {
+      const { h2On } = await import('./server-util');
+      const idle = http2.connect(origin, { rejectUnauthorized: false });
+      const busy = http2.connect(origin, { rejectUnauthorized: false });
+      const goaway = (s: http2.ClientHttp2Session): Promise<number> => new Promise((resolve) => s.once('goaway', () => resolve(Date.now())));
+      const idleGone = goaway(idle);
+      let busyGone = 0;
+      void goaway(busy).then((t) => (busyGone = t));
+      assert.equal((await h2On(idle, { ':path': '/hello' })).status, 200);
+      const t0 = Date.now();
+      const slow = await h2On(busy, { ':path': '/slow?ms=1500' });
+      const t1 = Date.now();
+      assert.equal(slow.status, 200, 'a 1.5 s request outlives a 0.4 s keep-alive timeout');
+      const idleAt = await idleGone;
+      assert.ok(idleAt - t0 >= 300 && idleAt - t0 < 1400, `idle session closed after ${idleAt - t0} ms`);
+      assert.ok(busyGone === 0 || busyGone >= t1, 'the busy session was not closed while its stream was open');
+      idle.close();
+      busy.close();
+    });
+
+    it('HTTP/1.1: an idle keep-alive connection is closed after keepAliveTimeoutMs', async () => {
+      const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(origin).port), rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+      let text = '';
+      let answeredAt = 0;
+      const closedAt = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+      socket.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        if (!answeredAt && text.includes('\r\n\r\nhello')) answeredAt = Date.now();
+      });
+      socket.on('error', () => {});
+      socket.write('GET /hello HTTP/1.1\r\nHost: x\r\n\r\n');
+      const after = (await closedAt) - answeredAt;
+      assert.ok(answeredAt > 0, text);
+      assert.match(text, /^HTTP\/1\.1 200/);
+      assert.match(text, /connection: keep-alive/i, 'kept open after the response');
+      assert.ok(after >= 300 && after < 1500, `closed ${after} ms after the response`);
+    });
+  });
 });
