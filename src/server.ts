@@ -204,6 +204,13 @@ export class Server extends App {
       m.sent[protocol] += chunk.byteLength;
       return write.call(sink, chunk);
     };
+    const endWith = sink.endWith;
+    if (endWith) {
+      sink.endWith = (chunk, trailers) => {
+        m.sent[protocol] += chunk.byteLength;
+        endWith.call(sink, chunk, trailers);
+      };
+    }
     try {
       await super.handle(ctx);
     } finally {
@@ -473,7 +480,7 @@ function sniCallback(certs: Array<{ cert: Pem; key: Pem; hosts?: string[] }>) {
 
 /** Kestrel's request limits, on every protocol. */
 function limitsMiddleware(l: typeof DEFAULT_LIMITS, onBodyBytes: (protocol: Protocol, n: number) => void) {
-  return async (ctx: Context, next: () => Promise<void>): Promise<void> => {
+  return (ctx: Context, next: () => Promise<void>): Promise<void> => {
     const req = ctx.request;
     if (req.target.length > l.maxRequestLineSize) throw new HttpError(414, 'request target too long', { code: 'HARRIER_ERR_URI_TOO_LONG' });
     const { count, size } = req.headers.measure();
@@ -489,13 +496,12 @@ function limitsMiddleware(l: typeof DEFAULT_LIMITS, onBodyBytes: (protocol: Prot
     const protocol = req.protocol;
     const guarded = guardBody(req.body, l, (n) => onBodyBytes(protocol, n));
     req.body = guarded;
-    try {
-      await next();
-    } finally {
-      // The rate clock stops with the exchange, read to the end or not.
-      // ...unless someone is still reading it (a proxy streaming the upload on).
+    // The rate clock stops with the exchange, read to the end or not...
+    // ...unless someone is still reading it (a proxy streaming the upload on).
+    const stop = (): void => {
       if (!guarded.readableEnded && !guarded.readableFlowing) guarded.destroy();
-    }
+    };
+    return next().finally(stop);
   };
 }
 

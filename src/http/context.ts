@@ -26,6 +26,8 @@ export interface ResponseSink {
   write(chunk: Uint8Array): Promise<void | boolean>;
   /** Ends the response, with trailers when given. */
   end(trailers?: Array<[string, string]>): void;
+  /** Sends the last body bytes and ends, in one write where the protocol can (optional). */
+  endWith?(chunk: Uint8Array, trailers?: Array<[string, string]>): void;
   /** Aborts the response stream (reset) after an error mid-body. */
   abort(error?: unknown): void;
   /**

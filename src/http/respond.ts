@@ -72,8 +72,12 @@ export async function respond(ctx: Context): Promise<void> {
     return;
   }
   if (bytes) {
-    await sink.write(bytes);
-    sink.end(trailers);
+    if (sink.endWith) {
+      sink.endWith(bytes, trailers);
+    } else {
+      await sink.write(bytes);
+      sink.end(trailers);
+    }
     return;
   }
   try {

@@ -9,6 +9,8 @@ const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 const NO_TRAILERS: Promise<Fields> = Promise.resolve(new Fields());
+const MORE: Promise<void> = Promise.resolve();
+const GONE: Promise<boolean> = Promise.resolve(false);
 
 /** Where an HTTP/2 connection's requests come from, read once per session (its socket is a proxy). */
 export interface Peer {
@@ -83,6 +85,17 @@ export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions):
   const complete = (): void => {
     if (!options.tunnel && !stream.endAfterHeaders && !stream.readableEnded && !stream.closed) closeLater(stream, NGHTTP2_NO_ERROR);
   };
+  const finish = (chunk: Uint8Array | undefined, list: Array<[string, string]> | undefined): void => {
+    if (stream.destroyed || stream.writableEnded) return;
+    if (!stream.headersSent) stream.respond({ ':status': 200 });
+    if (trailing && list && list.length > 0) {
+      trailers = {};
+      for (const [k, v] of list) append(trailers, k, v);
+    }
+    if (chunk) stream.end(chunk);
+    else stream.end();
+    complete();
+  };
   return {
     supportsTrailers: true,
     sendInterim: (status, headers) => {
@@ -104,10 +117,10 @@ export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions):
       if (trailing) stream.once('wantTrailers', () => stream.sendTrailers(trailers ?? {}));
       if (end) complete();
     },
-    write: async (chunk) => {
-      if (stream.destroyed || stream.writableEnded) return false;
-      if (stream.write(chunk)) return;
-      await new Promise<void>((resolve) => {
+    write: (chunk) => {
+      if (stream.destroyed || stream.writableEnded) return GONE;
+      if (stream.write(chunk)) return MORE;
+      return new Promise<void>((resolve) => {
         const done = (): void => {
           stream.off('drain', done);
           stream.off('close', done);
@@ -117,16 +130,8 @@ export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions):
         stream.on('close', done);
       });
     },
-    end: (list) => {
-      if (stream.destroyed || stream.writableEnded) return;
-      if (!stream.headersSent) stream.respond({ ':status': 200 });
-      if (trailing && list && list.length > 0) {
-        trailers = {};
-        for (const [k, v] of list) append(trailers, k, v);
-      }
-      stream.end();
-      complete();
-    },
+    end: (list) => finish(undefined, list),
+    endWith: (chunk, list) => finish(chunk, list),
     abort: () => closeLater(stream, NGHTTP2_INTERNAL_ERROR),
     stopReading: () => closeLater(stream, NGHTTP2_NO_ERROR),
   };

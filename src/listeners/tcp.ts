@@ -378,6 +378,11 @@ export class TcpListener {
         if (trailers && trailers.length > 0) res.addTrailers(Object.fromEntries(trailers));
         res.end(finished);
       },
+      endWith: (chunk, trailers) => {
+        if (res.writableEnded || res.destroyed) return;
+        if (trailers && trailers.length > 0) res.addTrailers(Object.fromEntries(trailers));
+        res.end(chunk, finished);
+      },
       abort: () => {
         req.socket?.destroy();
       },

@@ -110,10 +110,16 @@ export function accessLog(options: AccessLogOptions = {}): Middleware<Context> {
           inner.end(trailers);
           log();
         },
+        endWith: inner.endWith && ((chunk, trailers) => {
+          bytes += chunk.byteLength;
+          inner.endWith!(chunk, trailers);
+          log();
+        }),
         abort: (err) => {
           inner.abort(err);
           log();
         },
+        stopReading: inner.stopReading && (() => inner.stopReading!()),
       };
     }
     try {
