@@ -351,6 +351,12 @@ Napi::Value Endpoint::StreamWrite(const Napi::CallbackInfo& info) {
   uint64_t err = 0;
   ssize_t n = quiche_conn_stream_send(c->q, sid, data, len, fin, &err);
   if (n == QUICHE_ERR_DONE) n = 0;
+  if (n == QUICHE_ERR_STREAM_LIMIT) {
+    // A stream of ours beyond the peer's MAX_STREAMS: it waits (JS queues the bytes) and is
+    // reported writable once the peer allows it, as a stream waiting for flow control is.
+    c->over_limit.insert(sid);
+    n = 0;
+  }
   if (n == QUICHE_ERR_STREAM_STOPPED && c->stops_reported.insert(sid).second) {
     Event e{kEvStopSending, c->handle};
     e.stream = sid;
@@ -375,7 +381,10 @@ Napi::Value Endpoint::StreamShutdown(const Napi::CallbackInfo& info) {
   int dir = info[2].As<Napi::Number>().Int32Value();
   int rc = quiche_conn_stream_shutdown(c->q, sid, dir == 0 ? QUICHE_SHUTDOWN_READ : QUICHE_SHUTDOWN_WRITE,
                                        ToU64(info[3]));
-  if (dir == 1) c->blocked.erase(sid);
+  if (dir == 1) {
+    c->blocked.erase(sid);
+    c->over_limit.erase(sid);
+  }
   if (dir == 0) c->paused.erase(sid);
   MarkDirty(c);
   ScheduleFlush();
@@ -937,6 +946,23 @@ void Endpoint::Collect(Conn* c) {
         }
       }
       quiche_stream_iter_free(wi);
+    }
+    if (!c->over_limit.empty()) {
+      // The peer's MAX_STREAMS went up: as many waiting streams as it now allows, lowest first
+      // (stream ids of one kind open in order).
+      uint64_t left[2] = {quiche_conn_peer_streams_left_bidi(q), quiche_conn_peer_streams_left_uni(q)};
+      for (auto it = c->over_limit.begin(); it != c->over_limit.end();) {
+        uint64_t& n = left[(*it & 2) ? 1 : 0];
+        if (n == 0) {
+          ++it;
+          continue;
+        }
+        n--;
+        Event e{kEvWritable, c->handle};
+        e.stream = *it;
+        events_.push_back(std::move(e));
+        it = c->over_limit.erase(it);
+      }
     }
     for (auto it = c->blocked.begin(); it != c->blocked.end();) {
       ssize_t cap = quiche_conn_stream_capacity(q, *it);

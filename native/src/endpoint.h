@@ -55,6 +55,7 @@ struct Conn {
   bool bare_fin = false;       // a FIN without data was queued and not yet flushed
   std::vector<std::string> cids;  // keys of this connection in the table
   std::unordered_set<uint64_t> blocked;  // streams waiting for send capacity
+  std::set<uint64_t> over_limit;         // streams of ours past the peer's MAX_STREAMS, lowest first
   std::unordered_set<uint64_t> paused;   // streams JS stopped reading (flow control)
   std::unordered_set<uint64_t> stops_reported;  // STOP_SENDING already handed to JS
   uint64_t stops_seen = 0;               // quiche's count of streams the peer stopped

@@ -139,12 +139,16 @@ export class QuicListener {
     const dispatch = (events: H3Event[]): void => {
       for (const e of events) if (!wt?.event(e)) this.onEvent(conn, session, protocol, exchanges, e, wt);
     };
-    conn.on('stream', (s: QuicStream) => {
+    const attach = (s: QuicStream): void => {
       s.on('data', (d: Buffer) => dispatch(session.receiveStreamData(s.id, d, false)));
       s.on('end', () => dispatch(session.receiveStreamData(s.id, EMPTY, true)));
       s.on('reset', (code: number | bigint) => dispatch(session.receiveStreamReset(s.id, Number(code))));
       s.on('stop', (code: number | bigint) => dispatch(session.receiveStopSending(s.id, Number(code))));
-    });
+    };
+    conn.on('stream', attach);
+    // Streams we open (WebTransport's, HTTP/3's own uni streams) hear from the peer too: data and
+    // FIN on a server-opened bidirectional stream, STOP_SENDING on any of ours.
+    conn.on('open', attach);
     session.start();
   }
 

@@ -26,7 +26,8 @@ export interface ConnectionInfo {
 }
 
 /**
- * One QUIC connection. Events: 'stream' (QuicStream opened by the peer), 'datagram'
+ * One QUIC connection. Events: 'stream' (QuicStream opened by the peer), 'open' (QuicStream
+ * of ours, as it is created: the peer's data, resets and STOP_SENDING on it come there), 'datagram'
  * (Buffer), 'handshake' (early-data connection completed its handshake), 'close'
  * (CloseInfo). For client connections 'connect' fires once the connection is usable.
  */
@@ -85,6 +86,7 @@ export class QuicConnection extends EventEmitter {
         const kind = isBidi(id) ? 0 : 1;
         const index = Math.floor(id / 4) + 1;
         if (index > this.nextLocal[kind]) this.nextLocal[kind] = index;
+        this.emit('open', s);
       }
     }
     return s;

@@ -6,6 +6,10 @@ import { webTransport, webTransportEcho, type EchoStats, type WebTransportCloseI
 import { chromiumAvailable, forceQuicFlags, launchChromium, navigationProtocol, spkiHash, type BrowserSession } from '../helpers/browser';
 import { makeTestCert, type TestCert } from '../helpers/certs';
 
+/** Streams the server opens to the page at once (Chromium allows 100 of each kind at a time). */
+const PUSH_UNI = 300;
+const PUSH_BIDI = 150;
+
 /**
  * Headless Chromium opens a WebTransport session to our echo endpoint with
  * serverCertificateHashes (an ECDSA P-256 certificate valid for 14 days), from a page served
@@ -21,6 +25,7 @@ describe('browser: WebTransport (headless Chromium)', function () {
   let browser: BrowserSession;
   let refuseOrigin = false;
   const sessions: Array<{ session: WebTransportSession; stats: EchoStats; origin: string | undefined }> = [];
+  const pushes: Array<{ uni: number; bidi: number; errors: string[] }> = [];
 
   before(async function () {
     if (!chromiumAvailable()) this.skip();
@@ -33,6 +38,34 @@ describe('browser: WebTransport (headless Chromium)', function () {
     server.use(webTransport('/echo', webTransportEcho({
       onSession: (session, stats) => sessions.push({ session, stats, origin: session.request.origin }),
     }), { accept: (ctx) => (!refuseOrigin && ctx.get('origin') === `https://localhost:${port}`) || 403 }));
+    // Opens PUSH_UNI + PUSH_BIDI streams to the page at once, more than Chromium lets a
+    // server open (100 of each): the rest must wait for its MAX_STREAMS, not fail.
+    server.use(webTransport('/push', async (session) => {
+      const pushed = { uni: 0, bidi: 0, errors: [] as string[] };
+      pushes.push(pushed);
+      const uni = Array.from({ length: PUSH_UNI }, async (_, i) => {
+        const w = (await session.createUnidirectionalStream()).getWriter();
+        await w.write(pushData(i, 3000));
+        await w.close();
+        pushed.uni++;
+      });
+      const bidi = Array.from({ length: PUSH_BIDI }, async (_, i) => {
+        const s = await session.createBidirectionalStream();
+        const w = s.writable.getWriter();
+        await w.write(pushData(i, 5000));
+        await w.close();
+        // The page closes its side when it has read ours: read it to the end.
+        const r = s.readable.getReader();
+        while (!(await r.read()).done);
+        pushed.bidi++;
+      });
+      for (const r of await Promise.allSettled([...uni, ...bidi])) if (r.status === 'rejected') pushed.errors.push(String(r.reason));
+      // Every stream is done both ways: the server ends the session. (Closing in the same instant
+      // as the last stream's end crashes Chromium 156's renderer, "Target crashed": a short
+      // pause lets the page take its streams first.)
+      await new Promise((r) => setTimeout(r, 250));
+      session.close({ closeCode: 7, reason: 'all pushed' });
+    }));
     server.get('/', (ctx) => {
       ctx.set('content-type', 'text/html; charset=utf-8');
       ctx.set('cache-control', 'no-store');
@@ -81,6 +114,18 @@ describe('browser: WebTransport (headless Chromium)', function () {
     console.log(`      server: ${JSON.stringify(stats)}, dropped ${JSON.stringify(session.datagrams.dropped)}`);
   });
 
+  it(`receives ${PUSH_UNI} unidirectional and ${PUSH_BIDI} bidirectional streams the server opens at once, past Chromium's stream limit`, async () => {
+    const der = new crypto.X509Certificate(cert.cert).raw;
+    const hash = crypto.createHash('sha256').update(der).digest('hex');
+    if (!browser.page.url().startsWith(`https://localhost:${port}/`)) await browser.page.goto(`https://localhost:${port}/`, { waitUntil: 'load' });
+    const result = (await browser.page.evaluate(`(${pushPageScript.toString()})(${port}, ${JSON.stringify(hash)}, ${PUSH_UNI}, ${PUSH_BIDI}, ${pushData.toString()})`)) as { error?: string; uni: number; bidi: number; closed?: unknown };
+    console.log(`      page: ${JSON.stringify(result)}; server: ${JSON.stringify(pushes.at(-1))}`);
+    assert.equal(result.error, undefined, `page error: ${result.error}`);
+    assert.deepEqual([result.uni, result.bidi], [PUSH_UNI, PUSH_BIDI], 'every stream arrived intact');
+    assert.deepEqual(result.closed, { closeCode: 7, reason: 'all pushed' }, 'the server closed the session once done');
+    assert.deepEqual(pushes.at(-1), { uni: PUSH_UNI, bidi: PUSH_BIDI, errors: [] }, 'every server stream was opened and finished');
+  });
+
   it('rejects sessions the pipeline does not accept: unknown path (404) and a refused origin check', async () => {
     const der = new crypto.X509Certificate(cert.cert).raw;
     const hash = crypto.createHash('sha256').update(der).digest('hex');
@@ -101,6 +146,72 @@ describe('browser: WebTransport (headless Chromium)', function () {
     assert.match(await attempt('/echo'), /^opened/);
   });
 });
+
+/** Stream i's bytes: its index (u32), then a pattern (also runs in the page). */
+function pushData(i: number, size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  new DataView(b.buffer).setUint32(0, i);
+  for (let j = 4; j < size; j++) b[j] = (i * 13 + j) & 255;
+  return b;
+}
+
+/* eslint-disable */
+// Runs in the page: reads every stream the server opens and checks its bytes.
+async function pushPageScript(port: number, hashHex: string, nUni: number, nBidi: number, data: (i: number, size: number) => Uint8Array): Promise<{ error?: string; uni: number; bidi: number; closed?: unknown }> {
+  try {
+    const value = new Uint8Array(hashHex.match(/../g)!.map((h) => parseInt(h, 16)));
+    const wt = new (globalThis as any).WebTransport(`https://localhost:${port}/push`, { serverCertificateHashes: [{ algorithm: 'sha-256', value }] });
+    await wt.ready;
+    const readAll = async (rs: ReadableStream<Uint8Array>): Promise<Uint8Array> => {
+      const parts: Uint8Array[] = [];
+      const r = rs.getReader();
+      for (;;) {
+        const { value: v, done } = await r.read();
+        if (done) break;
+        parts.push(v);
+      }
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let o = 0;
+      for (const p of parts) { out.set(p, o); o += p.length; }
+      return out;
+    };
+    const intact = (b: Uint8Array, size: number): boolean => {
+      if (b.length !== size) return false;
+      const want = data(new DataView(b.buffer).getUint32(0), size);
+      return b.every((x, k) => x === want[k]);
+    };
+    const uniSeen = new Set<number>();
+    const bidiSeen = new Set<number>();
+    const uniReader = wt.incomingUnidirectionalStreams.getReader();
+    const bidiReader = wt.incomingBidirectionalStreams.getReader();
+    const tasks: Promise<void>[] = [];
+    const uniLoop = (async () => {
+      for (let k = 0; k < nUni; k++) {
+        const { value: rs } = await uniReader.read();
+        tasks.push(readAll(rs).then((b) => { if (intact(b, 3000)) uniSeen.add(new DataView(b.buffer).getUint32(0)); }));
+      }
+    })();
+    const bidiLoop = (async () => {
+      for (let k = 0; k < nBidi; k++) {
+        const { value: s } = await bidiReader.read();
+        tasks.push(readAll(s.readable).then(async (b) => {
+          if (intact(b, 5000)) bidiSeen.add(new DataView(b.buffer).getUint32(0));
+          // Our FIN: the server closes the session once it has every one, possibly before
+          // this promise settles.
+          s.writable.getWriter().close().catch(() => {});
+        }));
+      }
+    })();
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out with ${uniSeen.size} uni, ${bidiSeen.size} bidi`)), 60_000));
+    await Promise.race([Promise.all([uniLoop, bidiLoop]).then(() => Promise.all(tasks)), timeout]);
+    // The server closes the session once it has every stream's end from us.
+    const closed = await Promise.race([wt.closed, timeout]);
+    return { uni: uniSeen.size, bidi: bidiSeen.size, closed };
+  } catch (e: any) {
+    return { error: `${e?.name}: ${e?.message}`, uni: 0, bidi: 0 };
+  }
+}
+/* eslint-enable */
 
 interface PageResult {
   error?: string;
