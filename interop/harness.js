@@ -251,15 +251,13 @@ function compareFiles(www, downloads, files) {
   return undefined;
 }
 
-/** Mount points the quic-go client needs, made when missing and removed at the end (if empty). */
-const createdDirs = [];
+/**
+ * Mount points the quic-go client needs, made when missing. They stay (empty directories):
+ * removing them at the end broke the quic-go cases of another harness run going on at the
+ * same time ("open /downloads/...: no such file or directory").
+ */
 function ensureRootDirs() {
-  for (const dname of ['/downloads', '/logs']) {
-    if (!fs.existsSync(dname)) {
-      fs.mkdirSync(dname);
-      if (!createdDirs.includes(dname)) createdDirs.push(dname);
-    }
-  }
+  for (const dname of ['/downloads', '/logs']) if (!fs.existsSync(dname)) fs.mkdirSync(dname);
 }
 
 function validKeylog(file) {
@@ -559,7 +557,6 @@ async function main() {
     log(`${sig}: cleaning up`);
     for (const c of children) signal(c, 'SIGKILL');
     topo.down();
-    for (const dname of createdDirs) try { fs.rmdirSync(dname); } catch { /* not empty */ }
     process.exit(130);
   };
   process.on('SIGINT', () => abort('SIGINT'));
@@ -591,7 +588,6 @@ async function main() {
     }
   } finally {
     topo.down();
-    for (const dname of createdDirs) try { fs.rmdirSync(dname); } catch { /* not empty */ }
     if (!results.some((r) => r.kept)) fs.rmSync(workDir, { recursive: true, force: true });
   }
 
