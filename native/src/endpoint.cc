@@ -351,9 +351,11 @@ Napi::Value Endpoint::StreamWrite(const Napi::CallbackInfo& info) {
   uint64_t err = 0;
   ssize_t n = quiche_conn_stream_send(c->q, sid, data, len, fin, &err);
   if (n == QUICHE_ERR_DONE) n = 0;
-  if (n == QUICHE_ERR_STREAM_LIMIT) {
+  bool limited = n == QUICHE_ERR_STREAM_LIMIT;
+  if (limited) {
     // A stream of ours beyond the peer's MAX_STREAMS: it waits (JS queues the bytes) and is
-    // reported writable once the peer allows it, as a stream waiting for flow control is.
+    // reported writable once the peer allows it (not through `blocked`: quiche has no such
+    // stream yet, so its capacity cannot be asked).
     c->over_limit.insert(sid);
     n = 0;
   }
@@ -364,7 +366,7 @@ Napi::Value Endpoint::StreamWrite(const Napi::CallbackInfo& info) {
     events_.push_back(std::move(e));
     c->blocked.erase(sid);
     ScheduleFlush();
-  } else if (n >= 0 && static_cast<size_t>(n) < len) {
+  } else if (!limited && n >= 0 && static_cast<size_t>(n) < len) {
     c->blocked.insert(sid);
   }
   MarkDirty(c);

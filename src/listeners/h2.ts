@@ -1,5 +1,5 @@
 import * as http2 from 'node:http2';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Request, type ResponseSink } from '../http/context';
 import { Fields } from '../http/fields';
 
@@ -39,11 +39,69 @@ export function h2Request(stream: http2.ServerHttp2Stream, headers: http2.Incomi
     authority,
     remoteAddress: peer.address,
     remotePort: peer.port,
-    body: stream as Readable,
+    // Without a body the stream itself stands for it (nothing to read); with one, a reader whose
+    // destroy() only stops reading: the response can still go out on the stream.
+    body: stream.endAfterHeaders ? (stream as Readable) : new H2Body(stream),
     trailers: stream.endAfterHeaders ? NO_TRAILERS : h2Trailers(stream),
     connectProtocol: headers[':protocol'] as string | undefined,
     raw: { stream, headers },
   });
+}
+
+/**
+ * An HTTP/2 request body: the stream's DATA, read from the stream once someone reads this (so
+ * a protocol that takes the stream over, WebTransport, is never raced). Destroying it stops
+ * reading and leaves the stream open for the response; the sink then refuses the rest of the
+ * request with RST_STREAM NO_ERROR once the response is complete.
+ */
+class H2Body extends Readable {
+  private attached = false;
+  private ended = false;
+
+  constructor(private readonly stream: http2.ServerHttp2Stream) {
+    super();
+  }
+
+  override _read(): void {
+    if (this.attached) {
+      this.stream.resume();
+      return;
+    }
+    this.attached = true;
+    const stream = this.stream;
+    stream.on('data', this.onData);
+    stream.once('end', this.onEnd);
+    stream.once('close', this.onClose);
+    stream.resume();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.detach();
+    callback(err);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (!this.push(chunk)) this.stream.pause();
+  };
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    this.detach();
+    this.push(null);
+  };
+
+  private readonly onClose = (): void => {
+    // The stream closed without its end: the client reset it, or the connection went away.
+    if (!this.ended && !this.destroyed) this.destroy(Object.assign(new Error('the client reset the request stream'), { code: 'ECONNRESET' }));
+  };
+
+  private detach(): void {
+    if (!this.attached) return;
+    this.stream.off('data', this.onData);
+    this.stream.off('end', this.onEnd);
+    this.stream.off('close', this.onClose);
+    if (!this.ended) this.stream.pause();
+  }
 }
 
 /** The request's trailers (a HEADERS frame after its DATA), read when asked for. */
@@ -94,7 +152,7 @@ export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions):
     }
     if (chunk) stream.end(chunk);
     else stream.end();
-    complete();
+    if (!trailing) complete();
   };
   return {
     supportsTrailers: true,
@@ -113,8 +171,20 @@ export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions):
       // frame with END_STREAM): a tunnel (extended CONNECT) that is reset then never shows
       // a clean end first.
       trailing = !end && mayTrail !== false;
-      stream.respond(obj, { endStream: end, waitForTrailers: trailing });
-      if (trailing) stream.once('wantTrailers', () => stream.sendTrailers(trailers ?? {}));
+      try {
+        stream.respond(obj, { endStream: end, waitForTrailers: trailing });
+      } catch (err) {
+        // A field node refuses (a connection-specific one such as `te: gzip`): no answer can go.
+        closeLater(stream, NGHTTP2_INTERNAL_ERROR);
+        throw err;
+      }
+      if (trailing) {
+        stream.once('wantTrailers', () => {
+          stream.sendTrailers(trailers ?? {});
+          // Only now: a reset before them would drop the trailers.
+          complete();
+        });
+      }
       if (end) complete();
     },
     write: (chunk) => {

@@ -98,15 +98,9 @@ export class QuicListener {
       conn.close(H3_NO_ERROR, 'server shutting down');
       return;
     }
-    // Our own streams (control, QPACK) report STOP_SENDING too (RFC 9114 §6.2.1).
-    const wired = new Set<number>();
     const transport: H3Transport = {
       write: (id, data, fin) => {
         const s = conn.stream(id);
-        if ((id & 1) === 1 && !wired.has(id)) {
-          wired.add(id);
-          s.on('stop', (code: number | bigint) => dispatch(session.receiveStopSending(id, Number(code))));
-        }
         if (!s.writeEnded) s.write(data, fin);
       },
       resetStream: (id, code) => conn.resetStream(id, code),
@@ -146,8 +140,9 @@ export class QuicListener {
       s.on('stop', (code: number | bigint) => dispatch(session.receiveStopSending(s.id, Number(code))));
     };
     conn.on('stream', attach);
-    // Streams we open (WebTransport's, HTTP/3's own uni streams) hear from the peer too: data and
-    // FIN on a server-opened bidirectional stream, STOP_SENDING on any of ours.
+    // Streams we open (WebTransport's, HTTP/3's own control and QPACK streams) hear from the peer
+    // too: data and FIN on a server-opened bidirectional stream, STOP_SENDING on any of ours
+    // (on a critical stream that is H3_CLOSED_CRITICAL_STREAM, RFC 9114 §6.2.1).
     conn.on('open', attach);
     session.start();
   }

@@ -396,6 +396,8 @@ function ignore(): void {}
 function h1Trailers(req: http.IncomingMessage): Promise<Fields> {
   const read = (): Fields => new Fields(Object.entries(req.trailers).map(([k, v]) => [k, String(v)] as [string, string]));
   if (req.complete) return Promise.resolve(read());
+  // Aborted before it was asked for: 'close' has gone by.
+  if (req.destroyed) return Promise.resolve(new Fields());
   return new Promise<Fields>((resolve) => {
     req.once('end', () => resolve(read()));
     req.once('close', () => resolve(req.complete ? read() : new Fields()));
