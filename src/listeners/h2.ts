@@ -2,6 +2,7 @@ import * as http2 from 'node:http2';
 import { Readable } from 'node:stream';
 import { Request, type ResponseSink } from '../http/context';
 import { Fields } from '../http/fields';
+import { drainOrClose } from '../util/drain';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
@@ -190,15 +191,7 @@ export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions):
     write: (chunk) => {
       if (stream.destroyed || stream.writableEnded) return GONE;
       if (stream.write(chunk)) return MORE;
-      return new Promise<void>((resolve) => {
-        const done = (): void => {
-          stream.off('drain', done);
-          stream.off('close', done);
-          resolve();
-        };
-        stream.on('drain', done);
-        stream.on('close', done);
-      });
+      return drainOrClose(stream);
     },
     end: (list) => finish(undefined, list),
     endWith: (chunk, list) => finish(chunk, list),

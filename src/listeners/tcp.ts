@@ -7,6 +7,7 @@ import { Context, Request, type ResponseSink } from '../http/context';
 import { Fields } from '../http/fields';
 import { offerWebSocket } from '../websocket/route';
 import { h2Request, h2Sink, type Peer } from './h2';
+import { drainOrClose } from '../util/drain';
 
 
 export interface TcpListenerOptions {
@@ -361,17 +362,7 @@ export class TcpListener {
       },
       write: async (chunk) => {
         if (res.destroyed || res.writableEnded) return;
-        if (!res.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            const done = (): void => {
-              res.off('drain', done);
-              res.off('close', done);
-              resolve();
-            };
-            res.on('drain', done);
-            res.on('close', done);
-          });
-        }
+        if (!res.write(chunk)) await drainOrClose(res);
       },
       end: (trailers) => {
         if (res.writableEnded || res.destroyed) return;

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { drainOrClose } from '../util/drain';
 import { QuicheError } from '../native';
 import { QuicError } from './errors';
 import type { QuicConnection } from './connection';
@@ -79,15 +80,7 @@ export class QuicStream extends EventEmitter {
   /** Resolves once the queued bytes are handed to the connection (or the stream dies). */
   async drained(): Promise<void> {
     if (this.queue.length === 0) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.off('drain', done);
-        this.off('close', done);
-        resolve();
-      };
-      this.on('drain', done);
-      this.on('close', done);
-    });
+    await drainOrClose(this);
   }
 
   /** Abandons our side (RESET_STREAM with an application code). */
