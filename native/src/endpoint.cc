@@ -14,6 +14,8 @@ constexpr size_t kMaxDatagram = 65535;
 constexpr size_t kReadChunk = 256 * 1024;
 constexpr size_t kMaxExtraCids = 4;
 constexpr size_t kFlushHighWater = 2 * 1024 * 1024;
+constexpr uint8_t kMaxHelloPings = 8;       // HandshakePing: while the ClientHello is incomplete
+constexpr uint8_t kMaxUnansweredPings = 3;  // HandshakePing: per space, then its PTO goes first
 
 uint64_t NowNs() {
   timespec ts;
@@ -579,9 +581,17 @@ void Endpoint::OnTimer(uv_timer_t* handle) {
     self->deadlines_.erase(self->deadlines_.begin());
     auto it = self->by_handle_.find(h);
     if (it == self->by_handle_.end()) continue;
-    it->second->deadline = UINT64_MAX;
-    quiche_conn_on_timeout(it->second->q);
-    self->MarkDirty(it->second);
+    Conn* c = it->second;
+    c->deadline = UINT64_MAX;
+    quiche_path_stats ps;
+    bool handshaking = c->is_server && !quiche_conn_is_established(c->q) &&
+                       quiche_conn_path_stats(c->q, 0, &ps) == 0;
+    size_t ptos = handshaking ? ps.total_pto_count : 0;
+    quiche_conn_on_timeout(c->q);
+    if (handshaking && quiche_conn_path_stats(c->q, 0, &ps) == 0 && ps.total_pto_count > ptos) {
+      c->pto_fired = true;  // HandshakePing
+    }
+    self->MarkDirty(c);
   }
   self->Process();
 }
@@ -677,25 +687,66 @@ void Endpoint::HandlePacket(uint8_t* buf, size_t len, const sockaddr_storage* fr
   quiche_recv_info ri{const_cast<sockaddr*>(reinterpret_cast<const sockaddr*>(from)), from_len,
                       const_cast<sockaddr*>(reinterpret_cast<const sockaddr*>(&socket_.local())),
                       socket_.local_len()};
-  // RFC 9002 §6.2.3. During the handshake, a client Initial or Handshake packet that acks
-  // nothing new (a retransmitted ClientHello, a PING from the client's PTO) means part of
-  // our flight, or the client's ACK of it, was lost. quiche only ACKs it and leaves recovery
-  // to its PTO, which without an RTT sample starts at 1 s and doubles (1, 2, 4, 8 s). A PING
-  // in that ACK (during the handshake quiche adds it to the packet it sends anyway: no extra
-  // datagram) makes the client acknowledge it; the client's ACK gives quiche an RTT sample,
-  // so its loss detection declares the unacknowledged flight lost and resends it at once,
-  // and later PTOs start from the measured RTT.
   bool handshaking = c->is_server && (type == 1 || type == 3) && !quiche_conn_is_established(c->q);
+  // A Handshake packet after our handshake completed: the client has neither our
+  // HANDSHAKE_DONE nor an ACK of its 1-RTT packets, and keeps resending its Finished (we have
+  // dropped the Handshake keys; quiche discards it). quiche resends a lost HANDSHAKE_DONE (or
+  // response) only once an ACK shows the loss or its PTO fires, and that PTO can be long: the
+  // RTT sample from the client's first Handshake ACK includes the time the client sat on
+  // our Handshake packets without the ServerHello. A PING in 1-RTT gets that ACK now.
+  bool finished_again = c->is_server && type == 3 && !handshaking;
   quiche_stats before;
-  if (handshaking) quiche_conn_stats(c->q, &before);
+  quiche_transport_params tp;
+  bool flight_sent = false;
+  if (handshaking) {
+    quiche_conn_stats(c->q, &before);
+    flight_sent = quiche_conn_peer_transport_params(c->q, &tp);
+  }
   if (quiche_conn_recv(c->q, buf, len, &ri) < 0) {
     packets_dropped_++;
   } else if (handshaking && !quiche_conn_is_established(c->q)) {
-    quiche_stats after;
-    quiche_conn_stats(c->q, &after);
-    if (after.recv > before.recv && after.acked_bytes == before.acked_bytes) quiche_conn_send_ack_eliciting(c->q);
+    HandshakePing(c, type, before, flight_sent);
   }
+  if (finished_again) quiche_conn_send_ack_eliciting(c->q);
   MarkDirty(c);
+}
+
+// RFC 9002 §6.2.3: speed up the handshake when the client shows it is missing something.
+// quiche only ACKs client packets and leaves recovery to its PTO, which without an RTT
+// sample starts at 1 s and doubles (1, 2, 4, 8 s). A PING in our ACK makes the client
+// acknowledge it; the client's ACK gives quiche an RTT sample and shows which of our packets
+// were lost, so they are resent at once. (During the handshake quiche adds the PING only to
+// a packet it sends anyway: no extra datagram.)
+// - ClientHello incomplete (quiche has not seen the client's transport parameters; Accept
+//   does the same for the first packet): nothing of ours is in flight yet, so the PING
+//   delays nothing, puts our ACK in flight (the PTO resends it until the client has it)
+//   and may give quiche its RTT sample before the flight goes out. Only an ACK of a packet
+//   sent after its lost ClientHello part makes the client declare that part lost (RFC 9002
+//   §6.1) before its own PTO, which a stale ACK's RTT sample can push past its handshake
+//   timeout. kMaxHelloPings bounds it for a client that never completes its ClientHello.
+// - Our flight sent: a client packet that acks nothing new (a resent ClientHello, a PTO
+//   PING) means part of our flight or the client's ACK of it was lost. But each PING
+//   restarts the PTO timer of its space (RFC 9002 §6.2.1): when the client lacks the
+//   ServerHello and every exchange is lost, a PING per client probe keeps the Initial PTO
+//   from ever firing while the Handshake one resends what the client cannot decrypt yet
+//   (handshakes of 40 s and more). So at most kMaxUnansweredPings per space until an ACK
+//   acks something or that space's PTO has resent its data.
+void Endpoint::HandshakePing(Conn* c, uint8_t type, const quiche_stats& before, bool flight_sent) {
+  quiche_stats after;
+  quiche_conn_stats(c->q, &after);
+  if (after.recv == before.recv) return;  // nothing was processed (undecryptable, duplicate)
+  quiche_transport_params tp;
+  if (!quiche_conn_peer_transport_params(c->q, &tp)) {
+    if (c->hello_pings < kMaxHelloPings) {
+      c->hello_pings++;
+      quiche_conn_send_ack_eliciting(c->q);
+    }
+  } else if (!flight_sent || after.acked_bytes > before.acked_bytes) {
+    c->unanswered[0] = c->unanswered[1] = 0;
+  } else if (c->unanswered[type == 1 ? 0 : 1] < kMaxUnansweredPings) {
+    c->unanswered[type == 1 ? 0 : 1]++;
+    quiche_conn_send_ack_eliciting(c->q);
+  }
 }
 
 Conn* Endpoint::Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, socklen_t from_len,
@@ -778,6 +829,11 @@ Conn* Endpoint::Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, s
     // Retransmitted Initials still carry the client's original DCID.
     by_cid_[Key(dcid, dcid_len)] = c;
     c->cids.push_back(Key(dcid, dcid_len));
+  }
+  quiche_transport_params tp;
+  if (!quiche_conn_peer_transport_params(q, &tp)) {  // ClientHello incomplete: HandshakePing
+    c->hello_pings++;
+    quiche_conn_send_ack_eliciting(q);
   }
   conns_accepted_++;
   if (max_connections_ > 0 && by_handle_.size() > max_connections_) {
@@ -1078,6 +1134,14 @@ void Endpoint::SendAll(Conn* c) {
     ssize_t n = quiche_conn_send(c->q, send_scratch_.data(), send_scratch_.size(), &si);
     if (n == QUICHE_ERR_DONE) break;
     if (n < 0) break;  // quiche has closed the connection; Collect reports it
+    if (c->pto_fired) {
+      // HandshakePing: a PTO probe leads its datagram, and a long header's type bits are
+      // not protected (RFC 9001 §5.4.1): 0 Initial, 2 Handshake.
+      c->pto_fired = false;
+      uint8_t b0 = send_scratch_[0];
+      if ((b0 & 0x80) && ((b0 >> 4) & 3) == 0) c->unanswered[0] = 0;
+      if ((b0 & 0x80) && ((b0 >> 4) & 3) == 2) c->unanswered[1] = 0;
+    }
     socket_.Queue(send_scratch_.data(), static_cast<size_t>(n), si.to, si.to_len);
   }
 }

@@ -53,6 +53,10 @@ struct Conn {
   bool closed = false;         // kEvClosed emitted; freed after the batch
   bool dirty = false;          // needs reading / flushing this turn
   bool bare_fin = false;       // a FIN without data was queued and not yet flushed
+  // HandshakePing (RFC 9002 §6.2.3)
+  uint8_t hello_pings = 0;     // PINGs added while the ClientHello was incomplete
+  uint8_t unanswered[2] = {0, 0};  // PINGs in Initial, Handshake since an ACK or that space's PTO
+  bool pto_fired = false;      // OnTimer saw a PTO; SendAll reads which space its probe is in
   std::vector<std::string> cids;  // keys of this connection in the table
   std::unordered_set<uint64_t> blocked;  // streams waiting for send capacity
   std::set<uint64_t> over_limit;         // streams of ours past the peer's MAX_STREAMS, lowest first
@@ -93,6 +97,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   static void OnIdle(uv_idle_t* handle);
   void ReceiveAll();
   void HandlePacket(uint8_t* buf, size_t len, const sockaddr_storage* from, socklen_t from_len);
+  void HandshakePing(Conn* c, uint8_t type, const quiche_stats& before, bool flight_sent);
   Conn* Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, socklen_t from_len,
                uint32_t version, uint8_t type, const uint8_t* scid, size_t scid_len,
                const uint8_t* dcid, size_t dcid_len, const uint8_t* token, size_t token_len);
