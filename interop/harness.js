@@ -363,8 +363,7 @@ async function runCase(topo, workDir, test, clientName, opts) {
     const host = test.ipv6 ? 'server6' : 'server4';
     const urls = files.map((f) => `https://${host}:443/${f.name}`);
     const cmd = client.command({ downloads: d.downloads, logs: d.clientLogs });
-    // Checked again before each client: another harness run that made them may have ended
-    // (and removed them) since this one started.
+    // The quic-go client's mount points, made when first needed.
     if (cmd.needsRootDirs) ensureRootDirs();
     const argv = [...topo.prefix(topo.client), ...cmd.argv, ...(cmd.urlsAsArgs ? urls : [])];
     const timeoutS = test.timeoutS ?? 60;
@@ -567,8 +566,6 @@ async function main() {
     const why = CLIENTS[c].prepare();
     if (why) unavailable[c] = why;
   }
-  // The quic-go client writes to /downloads and /logs; mount points must exist.
-  if (opts.clientList.some((c) => !unavailable[c] && c === 'quic-go')) ensureRootDirs();
 
   const results = [];
   try {

@@ -735,18 +735,27 @@ void Endpoint::HandshakePing(Conn* c, uint8_t type, const quiche_stats& before, 
   quiche_stats after;
   quiche_conn_stats(c->q, &after);
   if (after.recv == before.recv) return;  // nothing was processed (undecryptable, duplicate)
-  quiche_transport_params tp;
-  if (!quiche_conn_peer_transport_params(c->q, &tp)) {
-    if (c->hello_pings < kMaxHelloPings) {
-      c->hello_pings++;
-      quiche_conn_send_ack_eliciting(c->q);
-    }
-  } else if (!flight_sent || after.acked_bytes > before.acked_bytes) {
+  if (HelloPing(c)) return;  // our flight is not out yet
+  uint8_t& unanswered = c->unanswered[type == 1 ? 0 : 1];
+  if (!flight_sent || after.acked_bytes > before.acked_bytes) {
     c->unanswered[0] = c->unanswered[1] = 0;
-  } else if (c->unanswered[type == 1 ? 0 : 1] < kMaxUnansweredPings) {
-    c->unanswered[type == 1 ? 0 : 1]++;
+  } else if (unanswered < kMaxUnansweredPings) {
+    unanswered++;
     quiche_conn_send_ack_eliciting(c->q);
   }
+}
+
+// HandshakePing's first case: while the ClientHello is incomplete (quiche has not seen the
+// client's transport parameters), a PING in our ACK, at most kMaxHelloPings times. Returns
+// whether the ClientHello is incomplete.
+bool Endpoint::HelloPing(Conn* c) {
+  quiche_transport_params tp;
+  if (quiche_conn_peer_transport_params(c->q, &tp)) return false;
+  if (c->hello_pings < kMaxHelloPings) {
+    c->hello_pings++;
+    quiche_conn_send_ack_eliciting(c->q);
+  }
+  return true;
 }
 
 Conn* Endpoint::Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, socklen_t from_len,
@@ -830,11 +839,7 @@ Conn* Endpoint::Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, s
     by_cid_[Key(dcid, dcid_len)] = c;
     c->cids.push_back(Key(dcid, dcid_len));
   }
-  quiche_transport_params tp;
-  if (!quiche_conn_peer_transport_params(q, &tp)) {  // ClientHello incomplete: HandshakePing
-    c->hello_pings++;
-    quiche_conn_send_ack_eliciting(q);
-  }
+  HelloPing(c);
   conns_accepted_++;
   if (max_connections_ > 0 && by_handle_.size() > max_connections_) {
     // RFC 9000 §20.1: CONNECTION_REFUSED (0x02) when the server refuses a connection.

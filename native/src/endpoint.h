@@ -98,6 +98,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   void ReceiveAll();
   void HandlePacket(uint8_t* buf, size_t len, const sockaddr_storage* from, socklen_t from_len);
   void HandshakePing(Conn* c, uint8_t type, const quiche_stats& before, bool flight_sent);
+  bool HelloPing(Conn* c);
   Conn* Accept(uint8_t* buf, size_t len, const sockaddr_storage* from, socklen_t from_len,
                uint32_t version, uint8_t type, const uint8_t* scid, size_t scid_len,
                const uint8_t* dcid, size_t dcid_len, const uint8_t* token, size_t token_len);

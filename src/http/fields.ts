@@ -80,3 +80,21 @@ export class Fields {
     return o;
   }
 }
+
+/**
+ * Adds (name, value) pairs to a node-style header object, repeated names as arrays (what
+ * node:http's writeHead and node:http2's respond take); names in `skip` are left out.
+ */
+export function toHeaderObject<T extends Record<string, string | number | string[] | undefined>>(
+  pairs: Iterable<readonly [string, string]>, into: T, skip?: ReadonlySet<string>,
+): T {
+  const o = into as Record<string, string | number | string[] | undefined>;
+  for (const [k, v] of pairs) {
+    if (skip?.has(k)) continue;
+    const prev = o[k];
+    if (prev === undefined) o[k] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else o[k] = [String(prev), v];
+  }
+  return into;
+}

@@ -1,7 +1,7 @@
 import * as http2 from 'node:http2';
 import { Readable } from 'node:stream';
 import { Request, type ResponseSink } from '../http/context';
-import { Fields } from '../http/fields';
+import { Fields, toHeaderObject } from '../http/fields';
 import { drainOrClose } from '../util/drain';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
@@ -108,13 +108,8 @@ class H2Body extends Readable {
 /** The request's trailers (a HEADERS frame after its DATA), read when asked for. */
 function h2Trailers(stream: http2.ServerHttp2Stream): () => Promise<Fields> {
   let got: Fields | undefined;
-  stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
-    got = new Fields();
-    for (const [k, v] of Object.entries(t)) {
-      if (k.charCodeAt(0) === 0x3a || v === undefined) continue;
-      for (const one of Array.isArray(v) ? v : [v]) got.append(k, String(one));
-    }
-  });
+  // Trailers carry no pseudo-header fields (RFC 9113 §8.1; nghttp2 refuses them).
+  stream.once('trailers', (t: http2.IncomingHttpHeaders) => (got = new Fields(t)));
   return () => new Promise<Fields>((resolve) => {
     const done = (): void => resolve(got ?? new Fields());
     if (stream.readableEnded || stream.destroyed) done();
@@ -147,10 +142,7 @@ export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions):
   const finish = (chunk: Uint8Array | undefined, list: Array<[string, string]> | undefined): void => {
     if (stream.destroyed || stream.writableEnded) return;
     if (!stream.headersSent) stream.respond({ ':status': 200 });
-    if (trailing && list && list.length > 0) {
-      trailers = {};
-      for (const [k, v] of list) append(trailers, k, v);
-    }
+    if (trailing && list && list.length > 0) trailers = toHeaderObject(list, {});
     if (chunk) stream.end(chunk);
     else stream.end();
     if (!trailing) complete();
@@ -159,14 +151,11 @@ export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions):
     supportsTrailers: true,
     sendInterim: (status, headers) => {
       if (stream.destroyed || stream.headersSent) return;
-      const obj: http2.OutgoingHttpHeaders = { ':status': status };
-      for (const [k, v] of headers) append(obj, k, v);
-      stream.additionalHeaders(obj);
+      stream.additionalHeaders(toHeaderObject(headers, { ':status': status }));
     },
     sendHead: (status, headers, end, mayTrail) => {
       if (stream.destroyed || stream.headersSent) return;
-      const obj: http2.OutgoingHttpHeaders = { ':status': status };
-      for (const [k, v] of headers) if (!CONNECTION_SPECIFIC.has(k)) append(obj, k, v);
+      const obj = toHeaderObject(headers, { ':status': status } as http2.OutgoingHttpHeaders, CONNECTION_SPECIFIC);
       if (options.altSvc && obj['alt-svc'] === undefined) obj['alt-svc'] = options.altSvc;
       // Unless told there will be none, the stream ends with trailers (an empty set is a DATA
       // frame with END_STREAM): a tunnel (extended CONNECT) that is reset then never shows
@@ -209,9 +198,4 @@ function closeLater(stream: http2.ServerHttp2Stream, code: number): void {
   setImmediate(() => {
     if (!stream.closed && !stream.destroyed) stream.close(code);
   });
-}
-
-function append(obj: http2.OutgoingHttpHeaders, name: string, value: string): void {
-  const prev = obj[name];
-  obj[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
 }

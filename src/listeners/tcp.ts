@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { App } from '../http/app';
 import { Context, Request, type ResponseSink } from '../http/context';
-import { Fields } from '../http/fields';
+import { Fields, toHeaderObject } from '../http/fields';
 import { offerWebSocket } from '../websocket/route';
 import { h2Request, h2Sink, type Peer } from './h2';
 import { drainOrClose } from '../util/drain';
@@ -84,9 +84,8 @@ export class TcpListener {
   private readonly app: App;
   private readonly options: TcpListenerOptions;
   private readonly sockets = new Set<Socket>();
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
-  /** Each HTTP/2 session's peer address and open streams (for the keep-alive timeout). */
-  private readonly h2Sessions = new WeakMap<http2.Http2Session, H2SessionState>();
+  /** Open HTTP/2 sessions, each with its peer address and open streams (for the keep-alive timeout). */
+  private readonly sessions = new Map<http2.Http2Session, H2SessionState>();
   private sweep: NodeJS.Timeout | undefined;
   private draining = false;
   private idleWaiters: Array<() => void> = [];
@@ -187,7 +186,7 @@ export class TcpListener {
     // Closes the listening socket; node also closes idle HTTP/1.1 connections here.
     this.server.close();
     (this.server as http.Server).closeIdleConnections?.();
-    for (const session of this.sessions) session.close();
+    for (const session of this.sessions.keys()) session.close();
   }
 
   /** Resolves once no request is in flight and every connection has closed. */
@@ -201,7 +200,7 @@ export class TcpListener {
     this.draining = true;
     this.stopSweep();
     if (this.server.listening) this.server.close();
-    for (const session of this.sessions) session.destroy();
+    for (const session of this.sessions.keys()) session.destroy();
     for (const socket of this.sockets) socket.destroy();
   }
 
@@ -223,8 +222,7 @@ export class TcpListener {
   }
 
   private trackSession(session: http2.ServerHttp2Session): void {
-    this.sessions.add(session);
-    this.h2Sessions.set(session, {
+    this.sessions.set(session, {
       address: session.socket?.remoteAddress ?? '',
       port: session.socket?.remotePort ?? 0,
       open: 0,
@@ -247,10 +245,7 @@ export class TcpListener {
     if (this.sweep) return;
     this.sweep = setInterval(() => {
       const now = Date.now();
-      for (const session of this.sessions) {
-        const st = this.h2Sessions.get(session);
-        if (st && st.open === 0 && now - st.idleSince >= keepAliveMs) session.close();
-      }
+      for (const [session, st] of this.sessions) if (st.open === 0 && now - st.idleSince >= keepAliveMs) session.close();
     }, Math.max(50, Math.min(1000, Math.floor(keepAliveMs / 4))));
     this.sweep.unref();
   }
@@ -284,7 +279,7 @@ export class TcpListener {
     // Errors on a stream (a reset, a broken connection) end that request only.
     stream.on('error', ignore);
     const session = stream.session;
-    const st = (session && this.h2Sessions.get(session)) ?? { address: '', port: 0, open: 0, idleSince: 0 };
+    const st = (session && this.sessions.get(session)) ?? { address: '', port: 0, open: 0, idleSince: 0 };
     st.open++;
     stream.on('close', () => {
       if (--st.open === 0) st.idleSince = Date.now();
@@ -347,11 +342,7 @@ export class TcpListener {
         else if (status === 102) res.writeProcessing();
       },
       sendHead: (status, headers, end) => {
-        const obj: Record<string, string | string[]> = {};
-        for (const [k, v] of headers) {
-          const prev = obj[k];
-          obj[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
-        }
+        const obj = toHeaderObject(headers, {} as Record<string, string | string[]>);
         if (this.altSvc && !obj['alt-svc']) obj['alt-svc'] = this.altSvc;
         // Shutting down, or answering before the request body was read (413, 408...): the
         // connection cannot carry another request.

@@ -86,12 +86,7 @@ export class TunnelSocket extends Duplex {
       this.ended = true;
       this.sink.abort(err ?? undefined);
     }
-    // A body read to its end is left alone: over HTTP/2 it is the stream itself, which closes
-    // once our side's end (queued behind the last write) has gone out.
-    // Otherwise from the next turn: an HTTP/2 stream destroyed from inside its own 'data'
-    // handler resets while nghttp2 is still processing (see closeLater in listeners/h2.ts).
-    const body = this.body;
-    if (!body.destroyed && !body.readableEnded) setImmediate(() => body.destroy());
+    if (!this.body.destroyed) this.body.destroy();
     callback(err);
   }
 }
