@@ -193,29 +193,17 @@ export class Server extends App {
     this.use(limitsMiddleware(this.limits, (protocol, n) => (this.requestMetrics.received[protocol] += n)));
   }
 
-  /** Runs the pipeline for one request, counting it (status, active, body bytes sent). */
-  override async handle(ctx: Context): Promise<void> {
-    const m = this.requestMetrics;
-    const protocol = ctx.protocol;
-    m.started(protocol);
-    const sink = ctx.response._sink;
-    const write = sink.write;
-    sink.write = (chunk) => {
-      m.sent[protocol] += chunk.byteLength;
-      return write.call(sink, chunk);
-    };
-    const endWith = sink.endWith;
-    if (endWith) {
-      sink.endWith = (chunk, trailers) => {
-        m.sent[protocol] += chunk.byteLength;
-        endWith.call(sink, chunk, trailers);
-      };
-    }
-    try {
-      await super.handle(ctx);
-    } finally {
-      m.finished(protocol, ctx.response.status);
-    }
+  /** Counts each request (active, then by protocol and status) and its body bytes. */
+  protected override requestStarted(ctx: Context): void {
+    this.requestMetrics.started(ctx.protocol);
+  }
+
+  protected override requestFinished(ctx: Context): void {
+    this.requestMetrics.finished(ctx.protocol, ctx.response.status);
+  }
+
+  protected override bodyBytesSent(ctx: Context, n: number): void {
+    this.requestMetrics.sent[ctx.protocol] += n;
   }
 
   /** Starts every endpoint; if one fails, those already started are closed and the error is thrown. */
@@ -483,8 +471,8 @@ function limitsMiddleware(l: typeof DEFAULT_LIMITS, onBodyBytes: (protocol: Prot
   return (ctx: Context, next: () => Promise<void>): Promise<void> => {
     const req = ctx.request;
     if (req.target.length > l.maxRequestLineSize) throw new HttpError(414, 'request target too long', { code: 'HARRIER_ERR_URI_TOO_LONG' });
-    const { count, size } = req.headers.measure();
-    if (count > l.maxRequestHeaderCount || size > l.maxRequestHeadersTotalSize) {
+    const headers = req.headers;
+    if (headers.count > l.maxRequestHeaderCount || headers.byteLength > l.maxRequestHeadersTotalSize) {
       throw new HttpError(431, 'request header fields too large', { code: 'HARRIER_ERR_HEADERS_TOO_LARGE' });
     }
     const declared = req.headers.get('content-length');

@@ -42,25 +42,55 @@ export class App extends EventEmitter {
   delete(path: string, ...h: Handler[]): this { return this.route('DELETE', path, ...h); }
   all(path: string, ...h: Handler[]): this { return this.route('*', path, ...h); }
 
-  /** Runs the pipeline for one request and sends the response. Never rejects. */
-  async handle(ctx: Context): Promise<void> {
+  /**
+   * Runs the pipeline for one request and sends the response. Never rejects. Not an async
+   * function: a request is a few promise reactions, not three suspended frames (this is the
+   * per-request path of every listener).
+   */
+  handle(ctx: Context): Promise<void> {
     this.composed ??= compose(this.stack);
-    try {
-      await this.composed(ctx);
-    } catch (err) {
-      const status = (err as { status?: unknown }).status;
-      if (typeof status !== 'number' || status >= 500) this.report(err, ctx);
-      if (ctx.response.headersSent) {
-        ctx.response._sink.abort(err);
-        return;
-      }
-      applyError(ctx, err);
+    this.requestStarted(ctx);
+    return this.composed(ctx).then(() => this.send(ctx), (err: unknown) => this.fail(ctx, err));
+  }
+
+  /** Called as a request enters the pipeline (a hook for metrics). */
+  protected requestStarted(_ctx: Context): void {}
+
+  /** Called once the response is sent, or failed (a hook for metrics). */
+  protected requestFinished(_ctx: Context): void {}
+
+  /** Response body bytes handed to the listener (a hook for metrics). */
+  protected bodyBytesSent(_ctx: Context, _n: number): void {}
+
+  private readonly countSent = (ctx: Context, n: number): void => this.bodyBytesSent(ctx, n);
+
+  private fail(ctx: Context, err: unknown): Promise<void> | void {
+    const status = (err as { status?: unknown }).status;
+    if (typeof status !== 'number' || status >= 500) this.report(err, ctx);
+    if (ctx.response.headersSent) {
+      ctx.response._sink.abort(err);
+      this.requestFinished(ctx);
+      return;
     }
+    applyError(ctx, err);
+    return this.send(ctx);
+  }
+
+  private send(ctx: Context): Promise<void> | void {
+    let pending: Promise<void> | undefined;
     try {
-      await respond(ctx);
+      pending = respond(ctx, this.countSent);
     } catch (err) {
       this.report(err, ctx);
     }
+    if (!pending) {
+      this.requestFinished(ctx);
+      return;
+    }
+    return pending.then(() => this.requestFinished(ctx), (err: unknown) => {
+      this.report(err, ctx);
+      this.requestFinished(ctx);
+    });
   }
 
   /** Server-side failures go to 'error' listeners, or to stderr when there are none. */

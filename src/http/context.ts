@@ -187,14 +187,25 @@ export class Response {
 export class Context {
   readonly request: Request;
   readonly response: Response;
-  /** Route parameters (`/users/:id` → params.id). */
-  params: Record<string, string> = {};
-  /** Free space for middleware. */
-  readonly state: Record<string, unknown> = {};
+  private paramsValue: Record<string, string> | undefined;
+  private stateValue: Record<string, unknown> | undefined;
 
   constructor(request: Request, sink: ResponseSink) {
     this.request = request;
     this.response = new Response(sink);
+  }
+
+  /** Route parameters (`/users/:id` → params.id). */
+  get params(): Record<string, string> {
+    return (this.paramsValue ??= {});
+  }
+  set params(p: Record<string, string>) {
+    this.paramsValue = p;
+  }
+
+  /** Free space for middleware. */
+  get state(): Record<string, unknown> {
+    return (this.stateValue ??= {});
   }
 
   get method(): string { return this.request.method; }

@@ -1,9 +1,13 @@
 /**
- * Header fields with lowercase names, in insertion order, repeatable. Values are latin1
- * strings (one char per byte), as on the wire.
+ * Header fields with lowercase names, in the order they were added, repeatable. Values are
+ * latin1 strings (one char per byte), as on the wire.
+ *
+ * Kept as one flat array (name, value, name, value...): a request's or response's fields are a
+ * handful, scanned faster than hashed, and one array per message costs a fraction of a Map
+ * with an array per name (this is made twice for every request).
  */
 export class Fields {
-  private readonly map = new Map<string, string[]>();
+  private list: string[] = [];
 
   constructor(init?: Iterable<readonly [string, string]> | Record<string, string | string[] | number | undefined>) {
     if (!init) return;
@@ -14,70 +18,154 @@ export class Fields {
     }
   }
 
+  /**
+   * Fields from a flat (name, value, ...) list whose names are lowercase already (node's
+   * HTTP/2 raw headers), skipping pseudo-header fields (":method"...).
+   */
+  static fromLowercasePairs(raw: readonly string[]): Fields {
+    const f = new Fields();
+    // HTTP/2 and HTTP/3 put pseudo-header fields first (RFC 9113 §8.3, RFC 9114 §4.3): then
+    // the rest is one copy.
+    let start = 0;
+    while (start < raw.length && raw[start].charCodeAt(0) === 0x3a) start += 2;
+    let ordered = true;
+    for (let i = start; i < raw.length && ordered; i += 2) ordered = raw[i].charCodeAt(0) !== 0x3a;
+    if (ordered) f.list = raw.slice(start);
+    else for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) !== 0x3a) f.list.push(raw[i], raw[i + 1]);
+    return f;
+  }
+
   /** All values joined with ", " (cookies with "; "), or undefined. */
   get(name: string): string | undefined {
     const n = name.toLowerCase();
-    const v = this.map.get(n);
-    if (!v) return undefined;
-    return v.length === 1 ? v[0] : v.join(n === 'cookie' ? '; ' : ', ');
+    const list = this.list;
+    let out: string | undefined;
+    for (let i = 0; i < list.length; i += 2) {
+      if (list[i] !== n) continue;
+      out = out === undefined ? list[i + 1] : out + (n === 'cookie' ? '; ' : ', ') + list[i + 1];
+    }
+    return out;
   }
 
   getAll(name: string): string[] {
-    return this.map.get(name.toLowerCase()) ?? [];
+    const n = name.toLowerCase();
+    const list = this.list;
+    const out: string[] = [];
+    for (let i = 0; i < list.length; i += 2) if (list[i] === n) out.push(list[i + 1]);
+    return out;
   }
 
   has(name: string): boolean {
-    return this.map.has(name.toLowerCase());
+    return this.indexOf(name.toLowerCase()) >= 0;
   }
 
+  /** Replaces every value of `name` (at the place of its first one). */
   set(name: string, value: string | number | readonly string[]): this {
-    this.map.set(name.toLowerCase(), Array.isArray(value) ? [...value] : [String(value)]);
+    const n = name.toLowerCase();
+    const list = this.list;
+    const at = this.indexOf(n);
+    if (!Array.isArray(value)) {
+      if (at < 0) list.push(n, String(value));
+      else {
+        list[at + 1] = String(value);
+        this.removeFrom(n, at + 2);
+      }
+      return this;
+    }
+    const values = (value as readonly string[]).map(String);
+    if (at < 0) {
+      for (const v of values) list.push(n, v);
+      return this;
+    }
+    this.removeFrom(n, at + 2);
+    if (values.length === 0) list.splice(at, 2);
+    else {
+      list[at + 1] = values[0];
+      for (let i = values.length - 1; i >= 1; i--) list.splice(at + 2, 0, n, values[i]);
+    }
     return this;
   }
 
   append(name: string, value: string | number): this {
-    const n = name.toLowerCase();
-    const v = this.map.get(n);
-    if (v) v.push(String(value));
-    else this.map.set(n, [String(value)]);
+    this.list.push(name.toLowerCase(), String(value));
     return this;
   }
 
   delete(name: string): boolean {
-    return this.map.delete(name.toLowerCase());
+    const n = name.toLowerCase();
+    const at = this.indexOf(n);
+    if (at < 0) return false;
+    this.removeFrom(n, at);
+    return true;
   }
 
+  /** How many distinct names. */
   get size(): number {
-    return this.map.size;
+    const list = this.list;
+    let n = 0;
+    outer: for (let i = 0; i < list.length; i += 2) {
+      for (let j = 0; j < i; j += 2) if (list[j] === list[i]) continue outer;
+      n++;
+    }
+    return n;
   }
 
-  /** Every (name, value) pair, repeated names once per value. */
+  /** Every (name, value) pair, in order, repeated names once per value. */
   [Symbol.iterator](): IterableIterator<[string, string]> {
     return this.toList()[Symbol.iterator]();
   }
 
   toList(): Array<[string, string]> {
-    const out: Array<[string, string]> = [];
-    for (const [k, vs] of this.map) for (let i = 0; i < vs.length; i++) out.push([k, vs[i]]);
+    const list = this.list;
+    const out: Array<[string, string]> = new Array(list.length >> 1);
+    for (let i = 0; i < list.length; i += 2) out[i >> 1] = [list[i], list[i + 1]];
     return out;
   }
 
-  /** How many field lines, and their names' and values' length together (for header limits). */
-  measure(): { count: number; size: number } {
-    let count = 0;
+  /** How many field lines (repeated names once per value). */
+  get count(): number {
+    return this.list.length >> 1;
+  }
+
+  /** The names' and values' length together (for header limits). */
+  get byteLength(): number {
+    const list = this.list;
     let size = 0;
-    for (const [k, vs] of this.map) {
-      count += vs.length;
-      for (let i = 0; i < vs.length; i++) size += k.length + vs[i].length;
-    }
-    return { count, size };
+    for (let i = 0; i < list.length; i++) size += list[i].length;
+    return size;
   }
 
   /** Node-style object: repeated names as arrays. */
   toObject(): Record<string, string | string[]> {
+    const list = this.list;
     const o: Record<string, string | string[]> = {};
-    for (const [k, vs] of this.map) o[k] = vs.length === 1 ? vs[0] : [...vs];
+    for (let i = 0; i < list.length; i += 2) {
+      const k = list[i];
+      const prev = o[k];
+      if (prev === undefined) o[k] = list[i + 1];
+      else if (Array.isArray(prev)) prev.push(list[i + 1]);
+      else o[k] = [prev, list[i + 1]];
+    }
     return o;
+  }
+
+  private indexOf(n: string): number {
+    const list = this.list;
+    for (let i = 0; i < list.length; i += 2) if (list[i] === n) return i;
+    return -1;
+  }
+
+  /** Removes every field named `n` from index `from` on. */
+  private removeFrom(n: string, from: number): void {
+    const list = this.list;
+    let w = from;
+    for (let r = from; r < list.length; r += 2) {
+      if (list[r] === n) continue;
+      list[w] = list[r];
+      list[w + 1] = list[r + 1];
+      w += 2;
+    }
+    list.length = w;
   }
 }
 

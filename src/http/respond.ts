@@ -26,8 +26,12 @@ export function applyError(ctx: Context, err: unknown): void {
   res.headers.set('content-type', 'text/plain; charset=utf-8');
 }
 
-/** Writes ctx.response through the listener's sink: the one place a response is sent. */
-export async function respond(ctx: Context): Promise<void> {
+/**
+ * Writes ctx.response through the listener's sink: the one place a response is sent.
+ * A body already in memory goes out synchronously (no promise); a streamed one returns the
+ * promise of its end. `sent` hears of the body bytes as they go to the sink.
+ */
+export function respond(ctx: Context, sent?: (ctx: Context, n: number) => void): Promise<void> | undefined {
   const res = ctx.response;
   const sink = res._sink;
   if (res.headersSent) return;
@@ -72,18 +76,25 @@ export async function respond(ctx: Context): Promise<void> {
     return;
   }
   if (bytes) {
+    sent?.(ctx, bytes.byteLength);
     if (sink.endWith) {
       sink.endWith(bytes, trailers);
-    } else {
-      await sink.write(bytes);
-      sink.end(trailers);
+      return;
     }
-    return;
+    return sink.write(bytes).then(() => sink.end(trailers));
   }
+  return streamBody(ctx, stream!, sent);
+}
+
+async function streamBody(ctx: Context, stream: Readable | AsyncIterable<Uint8Array>, sent?: (ctx: Context, n: number) => void): Promise<void> {
+  const res = ctx.response;
+  const sink = res._sink;
   try {
-    for await (const chunk of stream!) {
+    for await (const chunk of stream) {
       const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
-      if (b.byteLength > 0 && (await sink.write(b)) === false) {
+      if (b.byteLength === 0) continue;
+      sent?.(ctx, b.byteLength);
+      if ((await sink.write(b)) === false) {
         // The client is gone: stop reading (and compressing) the rest.
         if (stream instanceof Readable) stream.destroy();
         return;

@@ -86,9 +86,11 @@ export class Router {
           (allowed ??= new Set()).add(r.method);
           continue;
         }
-        const params: Record<string, string> = {};
-        for (let i = 0; i < r.keys.length; i++) params[r.keys[i]] = m[i + 1] ?? '';
-        ctx.params = params;
+        if (r.keys.length > 0) {
+          const params: Record<string, string> = {};
+          for (let i = 0; i < r.keys.length; i++) params[r.keys[i]] = m[i + 1] ?? '';
+          ctx.params = params;
+        }
         return r.handler(ctx, next);
       }
       if (allowed) {

@@ -25,8 +25,8 @@ export interface Peer {
  * the stream is the request body, and `h2Sink` answers on it.
  */
 export function h2Request(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, raw: string[], peer: Peer, scheme: 'http' | 'https'): Request {
-  const fields = new Fields();
-  for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) !== 0x3a) fields.append(raw[i], raw[i + 1]);
+  // nghttp2 refuses a field name with uppercase letters (RFC 9113 §8.2.1): no lowercasing here.
+  const fields = Fields.fromLowercasePairs(raw);
   const method = (headers[':method'] as string | undefined) ?? 'GET';
   const authority = (headers[':authority'] as string | undefined) ?? fields.get('host') ?? '';
   // A classic CONNECT has no :path; its target is the authority (RFC 9113 §8.5).
@@ -129,65 +129,98 @@ export interface H2SinkOptions {
 
 /** Answers one HTTP/2 request on its stream. */
 export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions): ResponseSink {
-  let trailing = false;
-  let trailers: http2.OutgoingHttpHeaders | undefined;
+  return new H2Sink(stream, options);
+}
+
+/** A class rather than a literal of closures: this is made once per request. */
+class H2Sink implements ResponseSink {
+  readonly supportsTrailers = true;
+  /** The head said trailers may follow: the stream waits for 'wantTrailers'. */
+  private trailing = false;
+  private trailers: http2.OutgoingHttpHeaders | undefined;
+
+  constructor(private readonly stream: http2.ServerHttp2Stream, private readonly options: H2SinkOptions) {}
+
+  sendInterim(status: number, headers: Array<[string, string]>): void {
+    const stream = this.stream;
+    if (stream.destroyed || stream.headersSent) return;
+    stream.additionalHeaders(toHeaderObject(headers, { ':status': status }));
+  }
+
+  sendHead(status: number, headers: Array<[string, string]>, end: boolean, mayTrail?: boolean): void {
+    const stream = this.stream;
+    if (stream.destroyed || stream.headersSent) return;
+    const obj = toHeaderObject(headers, { ':status': status } as http2.OutgoingHttpHeaders, CONNECTION_SPECIFIC);
+    const altSvc = this.options.altSvc;
+    if (altSvc && obj['alt-svc'] === undefined) obj['alt-svc'] = altSvc;
+    // Unless told there will be none, the stream ends with trailers (an empty set is a DATA
+    // frame with END_STREAM): a tunnel (extended CONNECT) that is reset then never shows
+    // a clean end first.
+    const trailing = (this.trailing = !end && mayTrail !== false);
+    try {
+      stream.respond(obj, trailing ? WAIT_FOR_TRAILERS : end ? END_STREAM : NO_END);
+    } catch (err) {
+      // A field node refuses (a connection-specific one such as `te: gzip`): no answer can go.
+      closeLater(stream, NGHTTP2_INTERNAL_ERROR);
+      throw err;
+    }
+    if (trailing) {
+      stream.once('wantTrailers', () => {
+        stream.sendTrailers(this.trailers ?? {});
+        // Only now: a reset before them would drop the trailers.
+        this.complete();
+      });
+    }
+    if (end) this.complete();
+  }
+
+  write(chunk: Uint8Array): Promise<void | boolean> {
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) return GONE;
+    if (stream.write(chunk)) return MORE;
+    return drainOrClose(stream);
+  }
+
+  end(trailers?: Array<[string, string]>): void {
+    this.finish(undefined, trailers);
+  }
+
+  endWith(chunk: Uint8Array, trailers?: Array<[string, string]>): void {
+    this.finish(chunk, trailers);
+  }
+
+  abort(): void {
+    closeLater(this.stream, NGHTTP2_INTERNAL_ERROR);
+  }
+
+  stopReading(): void {
+    closeLater(this.stream, NGHTTP2_NO_ERROR);
+  }
+
+  private finish(chunk: Uint8Array | undefined, list: Array<[string, string]> | undefined): void {
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) return;
+    if (!stream.headersSent) stream.respond({ ':status': 200 });
+    if (this.trailing && list && list.length > 0) this.trailers = toHeaderObject(list, {});
+    if (chunk) stream.end(chunk);
+    else stream.end();
+    if (!this.trailing) this.complete();
+  }
+
   /**
    * RFC 9113 §8.1: a complete response may precede the end of the request; the rest is refused
    * with RST_STREAM NO_ERROR. Not for a tunnel (extended CONNECT): the end of our side is a
    * half-close there, and the tunnel decides when to stop reading.
    */
-  const complete = (): void => {
-    if (!options.tunnel && !stream.endAfterHeaders && !stream.readableEnded && !stream.closed) closeLater(stream, NGHTTP2_NO_ERROR);
-  };
-  const finish = (chunk: Uint8Array | undefined, list: Array<[string, string]> | undefined): void => {
-    if (stream.destroyed || stream.writableEnded) return;
-    if (!stream.headersSent) stream.respond({ ':status': 200 });
-    if (trailing && list && list.length > 0) trailers = toHeaderObject(list, {});
-    if (chunk) stream.end(chunk);
-    else stream.end();
-    if (!trailing) complete();
-  };
-  return {
-    supportsTrailers: true,
-    sendInterim: (status, headers) => {
-      if (stream.destroyed || stream.headersSent) return;
-      stream.additionalHeaders(toHeaderObject(headers, { ':status': status }));
-    },
-    sendHead: (status, headers, end, mayTrail) => {
-      if (stream.destroyed || stream.headersSent) return;
-      const obj = toHeaderObject(headers, { ':status': status } as http2.OutgoingHttpHeaders, CONNECTION_SPECIFIC);
-      if (options.altSvc && obj['alt-svc'] === undefined) obj['alt-svc'] = options.altSvc;
-      // Unless told there will be none, the stream ends with trailers (an empty set is a DATA
-      // frame with END_STREAM): a tunnel (extended CONNECT) that is reset then never shows
-      // a clean end first.
-      trailing = !end && mayTrail !== false;
-      try {
-        stream.respond(obj, { endStream: end, waitForTrailers: trailing });
-      } catch (err) {
-        // A field node refuses (a connection-specific one such as `te: gzip`): no answer can go.
-        closeLater(stream, NGHTTP2_INTERNAL_ERROR);
-        throw err;
-      }
-      if (trailing) {
-        stream.once('wantTrailers', () => {
-          stream.sendTrailers(trailers ?? {});
-          // Only now: a reset before them would drop the trailers.
-          complete();
-        });
-      }
-      if (end) complete();
-    },
-    write: (chunk) => {
-      if (stream.destroyed || stream.writableEnded) return GONE;
-      if (stream.write(chunk)) return MORE;
-      return drainOrClose(stream);
-    },
-    end: (list) => finish(undefined, list),
-    endWith: (chunk, list) => finish(chunk, list),
-    abort: () => closeLater(stream, NGHTTP2_INTERNAL_ERROR),
-    stopReading: () => closeLater(stream, NGHTTP2_NO_ERROR),
-  };
+  private complete(): void {
+    const stream = this.stream;
+    if (!this.options.tunnel && !stream.endAfterHeaders && !stream.readableEnded && !stream.closed) closeLater(stream, NGHTTP2_NO_ERROR);
+  }
 }
+
+const WAIT_FOR_TRAILERS = Object.freeze({ endStream: false, waitForTrailers: true });
+const END_STREAM = Object.freeze({ endStream: true, waitForTrailers: false });
+const NO_END = Object.freeze({ endStream: false, waitForTrailers: false });
 
 /**
  * RST_STREAM from the next turn of the event loop: node 20 sends it at once, and doing that

@@ -87,7 +87,8 @@ export class TcpListener {
   /** Open HTTP/2 sessions, each with its peer address and open streams (for the keep-alive timeout). */
   private readonly sessions = new Map<http2.Http2Session, H2SessionState>();
   private sweep: NodeJS.Timeout | undefined;
-  private draining = false;
+  /** Shutting down: refusing new connections and requests. */
+  draining = false;
   private idleWaiters: Array<() => void> = [];
 
   constructor(app: App, options: TcpListenerOptions) {
@@ -298,12 +299,15 @@ export class TcpListener {
     this.run(new Context(request, sink));
   }
 
+  /** A request has been answered (App.handle never rejects). */
+  private readonly settled = (): void => {
+    this.inFlight--;
+    this.checkIdle();
+  };
+
   private run(ctx: Context): void {
     this.inFlight++;
-    void this.app.handle(ctx).finally(() => {
-      this.inFlight--;
-      this.checkIdle();
-    });
+    void this.app.handle(ctx).then(this.settled);
   }
 
   /** An HTTP/1.1 request (node:http parses it). */
@@ -330,46 +334,63 @@ export class TcpListener {
   }
 
   private sink(req: http.IncomingMessage, res: http.ServerResponse): ResponseSink {
-    /** Shutting down (the head may have gone out before, without `Connection: close`): no further request on this connection. */
-    const finished = (): void => {
-      if (this.draining) req.socket?.end();
-    };
-    return {
-      supportsTrailers: true,
-      sendInterim: (status, headers) => {
-        if (status === 100) res.writeContinue();
-        else if (status === 103) res.writeEarlyHints({ link: headers.filter(([n]) => n === 'link').map(([, v]) => v) });
-        else if (status === 102) res.writeProcessing();
-      },
-      sendHead: (status, headers, end) => {
-        const obj = toHeaderObject(headers, {} as Record<string, string | string[]>);
-        if (this.altSvc && !obj['alt-svc']) obj['alt-svc'] = this.altSvc;
-        // Shutting down, or answering before the request body was read (413, 408...): the
-        // connection cannot carry another request.
-        if (this.draining || !req.complete) obj['connection'] = 'close';
-        if (res.destroyed) return;
-        res.writeHead(status, obj);
-        if (end) res.end(finished);
-      },
-      write: async (chunk) => {
-        if (res.destroyed || res.writableEnded) return;
-        if (!res.write(chunk)) await drainOrClose(res);
-      },
-      end: (trailers) => {
-        if (res.writableEnded || res.destroyed) return;
-        if (trailers && trailers.length > 0) res.addTrailers(Object.fromEntries(trailers));
-        res.end(finished);
-      },
-      endWith: (chunk, trailers) => {
-        if (res.writableEnded || res.destroyed) return;
-        if (trailers && trailers.length > 0) res.addTrailers(Object.fromEntries(trailers));
-        res.end(chunk, finished);
-      },
-      abort: () => {
-        req.socket?.destroy();
-      },
-    };
+    return new H1Sink(this, req, res);
   }
+}
+
+/** Answers one HTTP/1.1 request through node's ServerResponse (a class: one per request). */
+class H1Sink implements ResponseSink {
+  readonly supportsTrailers = true;
+
+  constructor(private readonly listener: TcpListener, private readonly req: http.IncomingMessage, private readonly res: http.ServerResponse) {}
+
+  sendInterim(status: number, headers: Array<[string, string]>): void {
+    const res = this.res;
+    if (status === 100) res.writeContinue();
+    else if (status === 103) res.writeEarlyHints({ link: headers.filter(([n]) => n === 'link').map(([, v]) => v) });
+    else if (status === 102) res.writeProcessing();
+  }
+
+  sendHead(status: number, headers: Array<[string, string]>, end: boolean): void {
+    const { listener, req, res } = this;
+    const obj = toHeaderObject(headers, {} as Record<string, string | string[]>);
+    if (listener.altSvc && !obj['alt-svc']) obj['alt-svc'] = listener.altSvc;
+    // Shutting down, or answering before the request body was read (413, 408...): the
+    // connection cannot carry another request.
+    if (listener.draining || !req.complete) obj['connection'] = 'close';
+    if (res.destroyed) return;
+    res.writeHead(status, obj);
+    if (end) res.end(this.finished);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    const res = this.res;
+    if (res.destroyed || res.writableEnded) return;
+    if (!res.write(chunk)) await drainOrClose(res);
+  }
+
+  end(trailers?: Array<[string, string]>): void {
+    const res = this.res;
+    if (res.writableEnded || res.destroyed) return;
+    if (trailers && trailers.length > 0) res.addTrailers(Object.fromEntries(trailers));
+    res.end(this.finished);
+  }
+
+  endWith(chunk: Uint8Array, trailers?: Array<[string, string]>): void {
+    const res = this.res;
+    if (res.writableEnded || res.destroyed) return;
+    if (trailers && trailers.length > 0) res.addTrailers(Object.fromEntries(trailers));
+    res.end(chunk, this.finished);
+  }
+
+  abort(): void {
+    this.req.socket?.destroy();
+  }
+
+  /** Shutting down (the head may have gone out before, without `Connection: close`): no further request on this connection. */
+  private readonly finished = (): void => {
+    if (this.listener.draining) this.req.socket?.end();
+  };
 }
 
 function ignore(): void {}
