@@ -6,6 +6,8 @@ type Handler = Middleware<Context>;
 
 interface Route {
   method: string | '*';
+  /** A path without parameters matches as a string (with or without a trailing slash). */
+  exact: string | undefined;
   pattern: RegExp;
   keys: string[];
   handler: (ctx: Context, next: Next) => Promise<void>;
@@ -55,7 +57,8 @@ export class Router {
 
   add(method: string, path: string, ...handlers: Handler[]): this {
     const { pattern, keys } = compile(path);
-    this.routes.push({ method: method.toUpperCase(), pattern, keys, handler: chain(handlers) });
+    const exact = keys.length === 0 ? path || '/' : undefined;
+    this.routes.push({ method: method.toUpperCase(), exact, pattern, keys, handler: chain(handlers) });
     return this;
   }
 
@@ -79,8 +82,11 @@ export class Router {
       }
       let allowed: Set<string> | undefined;
       for (const r of this.routes) {
-        const m = r.pattern.exec(path);
-        if (!m) continue;
+        let m: RegExpExecArray | null = null;
+        if (r.exact !== undefined) {
+          // As the pattern would: the path, or the path and one more slash.
+          if (path !== r.exact && !(path.length === r.exact.length + 1 && path.charCodeAt(path.length - 1) === 0x2f && path.startsWith(r.exact))) continue;
+        } else if (!(m = r.pattern.exec(path))) continue;
         const method = ctx.method === 'HEAD' && r.method === 'GET' ? 'GET' : ctx.method;
         if (r.method !== '*' && r.method !== method) {
           (allowed ??= new Set()).add(r.method);
@@ -88,7 +94,7 @@ export class Router {
         }
         if (r.keys.length > 0) {
           const params: Record<string, string> = {};
-          for (let i = 0; i < r.keys.length; i++) params[r.keys[i]] = m[i + 1] ?? '';
+          for (let i = 0; i < r.keys.length; i++) params[r.keys[i]] = m![i + 1] ?? '';
           ctx.params = params;
         }
         return r.handler(ctx, next);

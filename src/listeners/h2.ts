@@ -120,16 +120,13 @@ function h2Trailers(stream: http2.ServerHttp2Stream): () => Promise<Fields> {
   });
 }
 
-export interface H2SinkOptions {
-  /** Added to every response that has none (the HTTP/3 advertisement). */
-  altSvc: string | undefined;
-  /** The request is a CONNECT: its stream carries a tunnel. */
-  tunnel: boolean;
-}
-
-/** Answers one HTTP/2 request on its stream. */
-export function h2Sink(stream: http2.ServerHttp2Stream, options: H2SinkOptions): ResponseSink {
-  return new H2Sink(stream, options);
+/**
+ * Answers one HTTP/2 request on its stream. `altSvc` is added to every response that has
+ * none (the HTTP/3 advertisement); `tunnel`: the request is a CONNECT, its stream carries a
+ * tunnel.
+ */
+export function h2Sink(stream: http2.ServerHttp2Stream, altSvc: string | undefined, tunnel: boolean): ResponseSink {
+  return new H2Sink(stream, altSvc, tunnel);
 }
 
 /** A class rather than a literal of closures: this is made once per request. */
@@ -139,7 +136,7 @@ class H2Sink implements ResponseSink {
   private trailing = false;
   private trailers: http2.OutgoingHttpHeaders | undefined;
 
-  constructor(private readonly stream: http2.ServerHttp2Stream, private readonly options: H2SinkOptions) {}
+  constructor(private readonly stream: http2.ServerHttp2Stream, private readonly altSvc: string | undefined, private readonly tunnel: boolean) {}
 
   sendInterim(status: number, headers: Array<[string, string]>): void {
     const stream = this.stream;
@@ -151,7 +148,7 @@ class H2Sink implements ResponseSink {
     const stream = this.stream;
     if (stream.destroyed || stream.headersSent) return;
     const obj = toHeaderObject(headers, { ':status': status } as http2.OutgoingHttpHeaders, CONNECTION_SPECIFIC);
-    const altSvc = this.options.altSvc;
+    const altSvc = this.altSvc;
     if (altSvc && obj['alt-svc'] === undefined) obj['alt-svc'] = altSvc;
     // Unless told there will be none, the stream ends with trailers (an empty set is a DATA
     // frame with END_STREAM): a tunnel (extended CONNECT) that is reset then never shows
@@ -214,7 +211,7 @@ class H2Sink implements ResponseSink {
    */
   private complete(): void {
     const stream = this.stream;
-    if (!this.options.tunnel && !stream.endAfterHeaders && !stream.readableEnded && !stream.closed) closeLater(stream, NGHTTP2_NO_ERROR);
+    if (!this.tunnel && !stream.endAfterHeaders && !stream.readableEnded && !stream.closed) closeLater(stream, NGHTTP2_NO_ERROR);
   }
 }
 

@@ -280,13 +280,16 @@ export class TcpListener {
     // Errors on a stream (a reset, a broken connection) end that request only.
     stream.on('error', ignore);
     const session = stream.session;
-    const st = (session && this.sessions.get(session)) ?? { address: '', port: 0, open: 0, idleSince: 0 };
-    st.open++;
-    stream.on('close', () => {
-      if (--st.open === 0) st.idleSince = Date.now();
-    });
-    const request = h2Request(stream, headers, raw, st, 'https');
-    const base = h2Sink(stream, { altSvc: this.altSvc, tunnel: request.method === 'CONNECT' });
+    const st = session && this.sessions.get(session);
+    if (st) {
+      st.open++;
+      // (The stream has let go of its session by the time it emits 'close'.)
+      stream.once('close', () => {
+        if (--st.open === 0) st.idleSince = Date.now();
+      });
+    }
+    const request = h2Request(stream, headers, raw, st ?? NO_PEER, 'https');
+    const base = h2Sink(stream, this.altSvc, request.method === 'CONNECT');
     let sink = base;
     if (headers.expect === '100-continue') base.sendInterim(100, []);
     if (request.connectProtocol === 'websocket') {
@@ -394,6 +397,9 @@ class H1Sink implements ResponseSink {
 }
 
 function ignore(): void {}
+
+/** The peer of a stream whose session is no longer tracked (closing). */
+const NO_PEER: Peer = { address: '', port: 0 };
 
 /** An HTTP/1.1 request's trailers (chunked encoding), once its body has been read. */
 function h1Trailers(req: http.IncomingMessage): Promise<Fields> {
