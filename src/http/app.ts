@@ -43,14 +43,15 @@ export class App extends EventEmitter {
   all(path: string, ...h: Handler[]): this { return this.route('*', path, ...h); }
 
   /**
-   * Runs the pipeline for one request and sends the response. Never rejects. Not an async
+   * Runs the pipeline for one request and sends the response; `done` is called once it has
+   * been sent (or failed), before the promise settles. Never rejects. Not an async
    * function: a request is a few promise reactions, not three suspended frames (this is the
    * per-request path of every listener).
    */
-  handle(ctx: Context): Promise<void> {
+  handle(ctx: Context, done?: () => void): Promise<void> {
     this.composed ??= compose(this.stack);
     this.requestStarted(ctx);
-    return this.composed(ctx).then(() => this.send(ctx), (err: unknown) => this.fail(ctx, err));
+    return this.composed(ctx).then(() => this.send(ctx, done), (err: unknown) => this.fail(ctx, err, done));
   }
 
   /** Called as a request enters the pipeline (a hook for metrics). */
@@ -64,19 +65,19 @@ export class App extends EventEmitter {
 
   private readonly countSent = (ctx: Context, n: number): void => this.bodyBytesSent(ctx, n);
 
-  private fail(ctx: Context, err: unknown): Promise<void> | void {
+  private fail(ctx: Context, err: unknown, done: (() => void) | undefined): Promise<void> | void {
     const status = (err as { status?: unknown }).status;
     if (typeof status !== 'number' || status >= 500) this.report(err, ctx);
     if (ctx.response.headersSent) {
       ctx.response._sink.abort(err);
-      this.requestFinished(ctx);
+      this.finished(ctx, done);
       return;
     }
     applyError(ctx, err);
-    return this.send(ctx);
+    return this.send(ctx, done);
   }
 
-  private send(ctx: Context): Promise<void> | void {
+  private send(ctx: Context, done: (() => void) | undefined): Promise<void> | void {
     let pending: Promise<void> | undefined;
     try {
       pending = respond(ctx, this.countSent);
@@ -84,13 +85,18 @@ export class App extends EventEmitter {
       this.report(err, ctx);
     }
     if (!pending) {
-      this.requestFinished(ctx);
+      this.finished(ctx, done);
       return;
     }
-    return pending.then(() => this.requestFinished(ctx), (err: unknown) => {
+    return pending.then(() => this.finished(ctx, done), (err: unknown) => {
       this.report(err, ctx);
-      this.requestFinished(ctx);
+      this.finished(ctx, done);
     });
+  }
+
+  private finished(ctx: Context, done: (() => void) | undefined): void {
+    this.requestFinished(ctx);
+    done?.();
   }
 
   /** Server-side failures go to 'error' listeners, or to stderr when there are none. */

@@ -310,7 +310,7 @@ export class TcpListener {
 
   private run(ctx: Context): void {
     this.inFlight++;
-    void this.app.handle(ctx).then(this.settled);
+    void this.app.handle(ctx, this.settled);
   }
 
   /** An HTTP/1.1 request (node:http parses it). */
