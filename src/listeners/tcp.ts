@@ -373,21 +373,24 @@ class H1Sink implements ResponseSink {
   }
 
   end(trailers?: Array<[string, string]>): void {
-    const res = this.res;
-    if (res.writableEnded || res.destroyed) return;
-    if (trailers && trailers.length > 0) res.addTrailers(Object.fromEntries(trailers));
-    res.end(this.finished);
+    this.finish(undefined, trailers);
   }
 
   endWith(chunk: Uint8Array, trailers?: Array<[string, string]>): void {
-    const res = this.res;
-    if (res.writableEnded || res.destroyed) return;
-    if (trailers && trailers.length > 0) res.addTrailers(Object.fromEntries(trailers));
-    res.end(chunk, this.finished);
+    this.finish(chunk, trailers);
   }
 
   abort(): void {
     this.req.socket?.destroy();
+  }
+
+  private finish(chunk: Uint8Array | undefined, trailers: Array<[string, string]> | undefined): void {
+    const res = this.res;
+    if (res.writableEnded || res.destroyed) return;
+    // As pairs: a name may repeat.
+    if (trailers && trailers.length > 0) res.addTrailers(trailers);
+    if (chunk) res.end(chunk, this.finished);
+    else res.end(this.finished);
   }
 
   /** Shutting down (the head may have gone out before, without `Connection: close`): no further request on this connection. */

@@ -1,8 +1,11 @@
 import { strict as assert } from 'node:assert';
 import * as http2 from 'node:http2';
+import * as https from 'node:https';
+import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
 import { createServer, type Server } from '../../src';
 import { App } from '../../src/http/app';
+import { Fields } from '../../src/http/fields';
 import { bodyParser } from '../../src/http/middleware/body';
 import { TcpListener } from '../../src/listeners/tcp';
 import { makeTestCert, type TestCert } from '../helpers/certs';
@@ -52,7 +55,7 @@ describe('HTTP/2 exchanges (core stream API)', function () {
     // Answers at once, with trailers, whatever the request is still sending.
     server.post('/early', (ctx) => {
       ctx.body = 'x'.repeat(Number(ctx.query.get('n') ?? 10));
-      ctx.response.trailers = new (require('../../src/http/fields').Fields)([['grpc-status', '0']]);
+      ctx.response.trailers = new Fields([['grpc-status', '0']]);
     });
     // Reads at most 10 bytes of the body (413 beyond), whatever the method.
     server.all('/small', async (ctx) => {
@@ -115,6 +118,27 @@ describe('HTTP/2 exchanges (core stream API)', function () {
       s.close();
       listener.close();
     }
+  });
+
+  it('a trailer name given twice goes out twice, on HTTP/2 and on HTTP/1.1 (chunked)', async () => {
+    server.get('/two-trailers', (ctx) => {
+      ctx.body = Readable.from([Buffer.from('ab'), Buffer.from('cd')]);
+      ctx.response.trailers = new Fields([['x-a', '1'], ['x-a', '2'], ['x-b', '3']]);
+    });
+    const r2 = await exchange(session, { ':method': 'GET', ':path': '/two-trailers' });
+    assert.equal(r2.body, 'abcd');
+    assert.equal(r2.trailers?.['x-a'], '1, 2');
+    assert.equal(r2.trailers?.['x-b'], '3');
+    const r1 = await new Promise<{ body: string; rawTrailers: string[] }>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port: server.tcpListeners[0].port, path: '/two-trailers', rejectUnauthorized: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ body, rawTrailers: res.rawTrailers }));
+      }).on('error', reject);
+    });
+    assert.equal(r1.body, 'abcd');
+    assert.deepEqual(r1.rawTrailers, ['x-a', '1', 'x-a', '2', 'x-b', '3']);
   });
 
   it('HTTP/1.1: trailers asked for after the client aborted the body resolve (empty)', async () => {
