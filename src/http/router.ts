@@ -6,7 +6,7 @@ type Handler = Middleware<Context>;
 
 interface Route {
   method: string | '*';
-  /** A path without parameters matches as a string (with or without a trailing slash). */
+  /** A path without parameters matches as a string (also with one more slash at the end, as its pattern would). */
   exact: string | undefined;
   pattern: RegExp;
   keys: string[];
