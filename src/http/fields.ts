@@ -72,16 +72,11 @@ export class Fields {
       }
       return this;
     }
-    const values = (value as readonly string[]).map(String);
-    if (at < 0) {
-      for (const v of values) list.push(n, v);
-      return this;
-    }
-    this.removeFrom(n, at + 2);
-    if (values.length === 0) list.splice(at, 2);
+    const pairs = (value as readonly string[]).flatMap((v) => [n, String(v)]);
+    if (at < 0) list.push(...pairs);
     else {
-      list[at + 1] = values[0];
-      for (let i = values.length - 1; i >= 1; i--) list.splice(at + 2, 0, n, values[i]);
+      this.removeFrom(n, at);
+      list.splice(at, 0, ...pairs);
     }
     return this;
   }
@@ -137,16 +132,7 @@ export class Fields {
 
   /** Node-style object: repeated names as arrays. */
   toObject(): Record<string, string | string[]> {
-    const list = this.list;
-    const o: Record<string, string | string[]> = {};
-    for (let i = 0; i < list.length; i += 2) {
-      const k = list[i];
-      const prev = o[k];
-      if (prev === undefined) o[k] = list[i + 1];
-      else if (Array.isArray(prev)) prev.push(list[i + 1]);
-      else o[k] = [prev, list[i + 1]];
-    }
-    return o;
+    return toHeaderObject(this.toList(), {} as Record<string, string | string[]>);
   }
 
   private indexOf(n: string): number {

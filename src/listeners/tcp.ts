@@ -333,12 +333,9 @@ export class TcpListener {
       raw: { req, res },
     });
     if (detached && isWebSocketUpgrade(req)) offerWebSocket(request, { hub: this.app.webSockets, upgrade: { req, ...detached } });
-    this.run(new Context(request, this.sink(req, res)));
+    this.run(new Context(request, new H1Sink(this, req, res)));
   }
 
-  private sink(req: http.IncomingMessage, res: http.ServerResponse): ResponseSink {
-    return new H1Sink(this, req, res);
-  }
 }
 
 /** Answers one HTTP/1.1 request through node's ServerResponse (a class: one per request). */
