@@ -8,7 +8,7 @@
  * to core 1, the client to core 0; each server gets an unmeasured warm-up load first.
  *
  * Usage (after `npm run build:ts` and `npm install --prefix bench`; needs h2load):
- *   node dist/bench/tcp-rps.js [--rounds 6] [--duration 8] [--warmup 2] [--connections 50]
+ *   node dist/bench/tcp-rps.js [--rounds 8] [--duration 8] [--warmup 3] [--connections 50]
  *        [--streams 10] [--protocols h1,h2] [--cpu-prof DIR] [--out bench/results/tcp-rps.md]
  */
 import * as fs from 'node:fs';
@@ -39,6 +39,8 @@ interface Run {
   ok: boolean;
   error?: string;
   rps: number;
+  /** The measured load's run time (the client's). */
+  sec: number;
   requests: number;
   errors: number;
   serverCpuSec: number;
@@ -66,7 +68,7 @@ function label(proto: Proto, stack: Stack): string {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    rounds: 6, duration: 8, warmup: 2, connections: 50, streams: 10, protocols: ['h1', 'h2'],
+    rounds: 8, duration: 8, warmup: 3, connections: 50, streams: 10, protocols: ['h1', 'h2'],
     out: path.join(REPO, 'bench', 'results', 'tcp-rps.md'),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -146,7 +148,7 @@ Promise<{ s: ClientSummary; clientUtil: number; wallSec: number; serverCpuSec: n
 
 async function runOnce(proto: Proto, stack: Stack, round: number, fx: Fixture, o: Options): Promise<Run> {
   const run: Run = {
-    proto, stack, round, ok: false, rps: NaN, requests: NaN, errors: NaN, serverCpuSec: NaN, cpuUsPerReq: NaN,
+    proto, stack, round, ok: false, rps: NaN, sec: NaN, requests: NaN, errors: NaN, serverCpuSec: NaN, cpuUsPerReq: NaN,
     serverUtil: NaN, clientUtil: NaN, p50ms: NaN, p99ms: NaN,
   };
   const mode = stack === 'harrier' ? 'harrier' : proto === 'h1' ? 'https' : 'http2';
@@ -156,10 +158,15 @@ async function runOnce(proto: Proto, stack: Stack, round: number, fx: Fixture, o
   try {
     const ready = JSON.parse(await server.line('READY ', 20_000)) as { port: number; pid: number };
     const url = `https://127.0.0.1:${ready.port}/hello.txt`;
-    // Warm-up (unmeasured); for h2load it also sizes the measured run's request count.
-    const w = await load(proto, url, Math.max(1, o.warmup), o, h2Count(2500, Math.max(1, o.warmup), o));
+    // Warm-up (unmeasured). h2load takes a request count, not a time: a short calibration load
+    // (cold: JIT, TLS) sizes the warm-up, and the warm-up's rate sizes the measured run, so both
+    // last about their seconds and the measured one starts on a warm process.
+    const warmSec = Math.max(1, o.warmup);
+    let w = await load(proto, url, warmSec, o, h2Count(2500, 2, o));
+    if (proto === 'h2') w = await load(proto, url, warmSec, o, h2Count(w.s.ok / w.s.totalSec, warmSec, o));
     await sleep(200);
     const r = await load(proto, url, o.duration, o, h2Count(w.s.ok / w.s.totalSec, o.duration, o), ready.pid);
+    run.sec = r.s.totalSec;
     if (!server.running) throw new Error(`server died: ${server.stderr.slice(-600)}`);
     run.requests = r.s.ok;
     run.rps = r.s.ok / r.s.totalSec;
@@ -200,7 +207,8 @@ function report(o: Options, runs: Run[], machine: string): string {
   L.push('Method: every server is a fresh Node process pinned to core 1 (`taskset -c 1`), the client pinned to core 0.',
     `HTTP/1.1: \`autocannon -c ${o.connections} -d ${o.duration} -j https://127.0.0.1:PORT/hello.txt\` (keep-alive, no pipelining).`,
     `HTTP/2: \`h2load -n N -c ${o.connections} -m ${o.streams} -t 1 https://127.0.0.1:PORT/hello.txt\`, N = the warm-up's rate x ${o.duration} s`,
-    '(Debian\'s h2load 1.52 completes no request with -D), so each HTTP/2 run also lasts about that long.',
+    '(Debian\'s h2load 1.52 completes no request with -D), so each HTTP/2 run also lasts about that long (column "s");',
+    'its warm-up is sized the same way from a short calibration load.',
     `Each after a ${o.warmup} s unmeasured warm-up on the same server. GET /hello.txt returns the same ${BODY_SIZE} bytes of`,
     'text from memory everywhere. TLS: ECDSA P-256 (openssl). Harrier = `createServer({ endpoints: [{ host:',
     '\'127.0.0.1\', port: 0, protocols: [\'h2\', \'http/1.1\'] }], tls })` + a `get(\'/hello.txt\')` route (one port,',
@@ -241,14 +249,14 @@ function report(o: Options, runs: Run[], machine: string): string {
     }
   }
   L.push('', ...ratios, '', '## Every run (in the order run)', '');
-  L.push('| # | round | server | requests/s | 2xx | CPU s | µs/request | server util | client util | p50 (h2: mean) ms | p99 ms | errors |');
-  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  L.push('| # | round | server | s | requests/s | 2xx | CPU s | µs/request | server util | client util | p50 (h2: mean) ms | p99 ms | errors |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   runs.forEach((r, i) => {
     if (!r.ok) {
-      L.push(`| ${i + 1} | ${r.round} | ${label(r.proto, r.stack)} | FAILED: ${(r.error ?? '').replace(/\|/g, '/').replace(/\n/g, ' ')} | | | | | | | | |`);
+      L.push(`| ${i + 1} | ${r.round} | ${label(r.proto, r.stack)} | | FAILED: ${(r.error ?? '').replace(/\|/g, '/').replace(/\n/g, ' ')} | | | | | | | | |`);
       return;
     }
-    L.push(`| ${i + 1} | ${r.round} | ${label(r.proto, r.stack)} | ${fmt(r.rps)} | ${r.requests} | ${fmt(r.serverCpuSec, 2)} | ${fmt(r.cpuUsPerReq, 1)} | ${fmt(r.serverUtil, 2)} | ${fmt(r.clientUtil, 2)} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${r.errors} |`);
+    L.push(`| ${i + 1} | ${r.round} | ${label(r.proto, r.stack)} | ${fmt(r.sec, 1)} | ${fmt(r.rps)} | ${r.requests} | ${fmt(r.serverCpuSec, 2)} | ${fmt(r.cpuUsPerReq, 1)} | ${fmt(r.serverUtil, 2)} | ${fmt(r.clientUtil, 2)} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${r.errors} |`);
   });
   L.push('');
   return L.join('\n');

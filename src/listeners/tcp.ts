@@ -59,6 +59,8 @@ interface H2SessionState extends Peer {
   open: number;
   /** When the last open stream closed. */
   idleSince: number;
+  /** Each stream's 'close' listener (one function per session, not one per stream). */
+  streamClosed: () => void;
 }
 
 /** An HTTP/1.1 request that left the parser (Upgrade, CONNECT): its socket and early bytes. */
@@ -223,12 +225,17 @@ export class TcpListener {
   }
 
   private trackSession(session: http2.ServerHttp2Session): void {
-    this.sessions.set(session, {
+    const st: H2SessionState = {
       address: session.socket?.remoteAddress ?? '',
       port: session.socket?.remotePort ?? 0,
       open: 0,
       idleSince: Date.now(),
-    });
+      // (A stream has let go of its session by the time it emits 'close': this keeps the state.)
+      streamClosed: () => {
+        if (--st.open === 0) st.idleSince = Date.now();
+      },
+    };
+    this.sessions.set(session, st);
     session.once('close', () => {
       this.sessions.delete(session);
       if (this.sessions.size === 0) this.stopSweep();
@@ -283,10 +290,8 @@ export class TcpListener {
     const st = session && this.sessions.get(session);
     if (st) {
       st.open++;
-      // (The stream has let go of its session by the time it emits 'close'.)
-      stream.once('close', () => {
-        if (--st.open === 0) st.idleSince = Date.now();
-      });
+      // 'close' comes once: `on`, not `once` (no wrapper per stream).
+      stream.on('close', st.streamClosed);
     }
     const request = h2Request(stream, headers, raw, st ?? NO_PEER, 'https');
     const base = h2Sink(stream, this.altSvc, request.method === 'CONNECT');
