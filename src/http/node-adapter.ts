@@ -4,6 +4,7 @@ import { Duplex, PassThrough } from 'node:stream';
 import type { Middleware, Next } from './compose';
 import type { Context, Protocol } from './context';
 import { Fields } from './fields';
+import { httpDate } from './date';
 
 /**
  * A Node request handler: `(req, res)`, as `http.createServer()` takes, or an Express app.
@@ -295,7 +296,7 @@ function outgoing(res: http.ServerResponse, ctx: Context, withDate: boolean): Ar
     for (const one of Array.isArray(v) ? v : [v]) out.push([name, String(one)]);
   }
   // RFC 9110 §6.6.1: an origin server with a clock MUST send Date (Node does, so the adapter does too).
-  if (withDate && !res.hasHeader('date') && !ctx.response.headers.has('date')) out.push(['date', new Date().toUTCString()]);
+  if (withDate && !res.hasHeader('date') && !ctx.response.headers.has('date')) out.push(['date', httpDate()]);
   return out;
 }
 

@@ -1,6 +1,7 @@
 import * as http2 from 'node:http2';
 import { Readable } from 'node:stream';
 import { Request, type ResponseSink } from '../http/context';
+import { httpDate } from '../http/date';
 import { Fields, toHeaderObject } from '../http/fields';
 import { drainOrClose } from '../util/drain';
 
@@ -150,6 +151,9 @@ class H2Sink implements ResponseSink {
     const obj = toHeaderObject(headers, { ':status': status } as http2.OutgoingHttpHeaders, CONNECTION_SPECIFIC);
     const altSvc = this.altSvc;
     if (altSvc && obj['alt-svc'] === undefined) obj['alt-svc'] = altSvc;
+    // RFC 9110 §6.6.1. Node would add one, but from inside respond(): there, on this server,
+    // V8 missed its property-store cache on every response (a runtime call per request).
+    if (obj.date === undefined) obj.date = httpDate();
     // Unless told there will be none, the stream ends with trailers (an empty set is a DATA
     // frame with END_STREAM): a tunnel (extended CONNECT) that is reset then never shows
     // a clean end first.
@@ -215,9 +219,11 @@ class H2Sink implements ResponseSink {
   }
 }
 
-const WAIT_FOR_TRAILERS = Object.freeze({ endStream: false, waitForTrailers: true });
-const END_STREAM = Object.freeze({ endStream: true, waitForTrailers: false });
-const NO_END = Object.freeze({ endStream: false, waitForTrailers: false });
+// respond() copies its options with a spread, which V8 does on a slow path for a frozen
+// object: plain objects (never modified), and none for the default.
+const WAIT_FOR_TRAILERS = { endStream: false, waitForTrailers: true };
+const END_STREAM = { endStream: true, waitForTrailers: false };
+const NO_END = undefined;
 
 /**
  * RST_STREAM from the next turn of the event loop: node 20 sends it at once, and doing that

@@ -3,6 +3,7 @@ import { H3ServerConnection, H3_INTERNAL_ERROR, H3_NO_ERROR, type H3Event, type 
 import { HqServerConnection } from '../hq';
 import { App } from '../http/app';
 import { Context, Request, type Protocol, type ResponseSink } from '../http/context';
+import { httpDate } from '../http/date';
 import { Fields } from '../http/fields';
 import { offerWebSocket } from '../websocket/route';
 import { QuicEndpoint, type QuicConnection, type QuicEndpointOptions, type QuicStream } from '../quic';
@@ -257,7 +258,11 @@ export class QuicListener {
         if (!ex.cancelled) session.sendHeaders(id, head(status, headers), false);
       },
       sendHead: (status, headers, end) => {
-        if (!ex.cancelled) session.sendHeaders(id, head(status, headers), end);
+        if (ex.cancelled) return;
+        const fields = head(status, headers);
+        // RFC 9110 §6.6.1: an origin server with a clock sends Date (node does on HTTP/1.1 and HTTP/2).
+        if (!headers.some(([name]) => name === 'date')) fields.push(['date', httpDate()]);
+        session.sendHeaders(id, fields, end);
       },
       write: async (chunk) => {
         if (ex.cancelled) return false;

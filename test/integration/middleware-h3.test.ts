@@ -324,7 +324,7 @@ describe('middleware over HTTP/3 with independent clients (aioquic, quic-go)', f
     }
   });
 
-  it('the same file over HTTP/3 and HTTP/2 carries the same headers (the pipeline is protocol-neutral)', async () => {
+  it('the same file over HTTP/3 and HTTP/2 carries the same headers, Date included (the pipeline is protocol-neutral)', async () => {
     const report = await aioquic(['/app.js']);
     const h3 = byPath(report, '/app.js').headers;
     const tcpPort = server.tcpListeners[0].port;
@@ -338,6 +338,11 @@ describe('middleware over HTTP/3 with independent clients (aioquic, quic-go)', f
       });
       for (const name of ['content-type', 'content-length', 'etag', 'last-modified', 'accept-ranges', 'vary']) {
         assert.equal(h3[name], h2[name], name);
+      }
+      // RFC 9110 §6.6.1: Date on both (HTTP/3 had none before the H3 sink added it), IMF-fixdate, now.
+      for (const [proto, date] of [['h3', h3['date']], ['h2', h2['date']]] as const) {
+        assert.match(String(date), /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/, proto);
+        assert.ok(Math.abs(Date.parse(String(date)) - Date.now()) < 60_000, `${proto} date ${date}`);
       }
     } finally {
       session.close();
