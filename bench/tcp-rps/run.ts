@@ -9,7 +9,12 @@
  *
  * Usage (after `npm run build:ts` and `npm install --prefix bench`; needs h2load):
  *   node dist/bench/tcp-rps.js [--rounds 8] [--duration 8] [--warmup 3] [--connections 50]
- *        [--streams 10] [--protocols h1,h2] [--cpu-prof DIR] [--out bench/results/tcp-rps.md]
+ *        [--streams 10] [--protocols h1,h2] [--paired-rounds 6] [--cpu-prof DIR] [--out bench/results/tcp-rps.md]
+ *
+ * Paired rounds (after the sequential ones): Harrier and the bare server run at once, both
+ * pinned to core 1, each loaded by its own client on core 0; after the warm-up, what each
+ * served and the CPU it used are read over the same window. The machine's drift then hits
+ * both alike; the scheduler shares the core between them, so requests/s are about half.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -28,8 +33,28 @@ interface Options {
   connections: number;
   streams: number;
   protocols: Proto[];
+  /** Rounds of the paired measurement (both servers loaded at once); 0 skips it. */
+  pairedRounds: number;
   cpuProf?: string;
   out: string;
+}
+
+/** One server's share of a paired round: what it served within the common window. */
+interface PairedRun {
+  proto: Proto;
+  round: number;
+  ok: boolean;
+  error?: string;
+  harrier: WindowFigures;
+  node: WindowFigures;
+  clientUtil: number;
+}
+
+interface WindowFigures {
+  requests: number;
+  rps: number;
+  cpuSec: number;
+  cpuUsPerReq: number;
 }
 
 interface Run {
@@ -68,7 +93,7 @@ function label(proto: Proto, stack: Stack): string {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    rounds: 8, duration: 8, warmup: 3, connections: 50, streams: 10, protocols: ['h1', 'h2'],
+    rounds: 8, duration: 8, warmup: 3, connections: 50, streams: 10, protocols: ['h1', 'h2'], pairedRounds: 6,
     out: path.join(REPO, 'bench', 'results', 'tcp-rps.md'),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -79,6 +104,7 @@ function parseArgs(argv: string[]): Options {
       return v;
     };
     if (a === '--rounds') o.rounds = Number(next());
+    else if (a === '--paired-rounds') o.pairedRounds = Number(next());
     else if (a === '--duration') o.duration = Number(next());
     else if (a === '--warmup') o.warmup = Number(next());
     else if (a === '--connections') o.connections = Number(next());
@@ -188,6 +214,69 @@ async function runOnce(proto: Proto, stack: Stack, round: number, fx: Fixture, o
   return run;
 }
 
+/**
+ * A load on one server that runs until stopped: autocannon for longer than the window,
+ * h2load for more requests than it can finish in it (it has no duration that works here).
+ */
+function openLoad(proto: Proto, url: string, o: Options): Child {
+  const env = { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NO_COLOR: '1' };
+  const sec = o.warmup + o.duration + 30;
+  const [cmd, argv] = clientArgv(proto, url, sec, o, h2Count(40_000, sec, o));
+  return new Child(0, cmd, argv, { env });
+}
+
+/** Asks both servers for their count (SIGUSR2) and reads their CPU, at one moment. */
+async function snapshot(servers: Array<{ child: Child; pid: number }>, k: number): Promise<Array<{ served: number; cpuSec: number }>> {
+  const cpu = servers.map((s) => procCpuSec(s.pid));
+  for (const s of servers) process.kill(s.pid, 'SIGUSR2');
+  const served = await Promise.all(servers.map((s) => s.child.line(`COUNT ${k} `, 5000)));
+  return servers.map((_, i) => ({ served: Number(served[i]), cpuSec: cpu[i] }));
+}
+
+async function runPaired(proto: Proto, round: number, fx: Fixture, o: Options): Promise<PairedRun> {
+  const none: WindowFigures = { requests: NaN, rps: NaN, cpuSec: NaN, cpuUsPerReq: NaN };
+  const run: PairedRun = { proto, round, ok: false, harrier: none, node: none, clientUtil: NaN };
+  // Alternate which server starts (and is loaded) first.
+  const stacks: Stack[] = round % 2 === 1 ? ['harrier', 'node'] : ['node', 'harrier'];
+  const servers: Array<{ stack: Stack; child: Child; pid: number; port: number }> = [];
+  const clients: Child[] = [];
+  try {
+    for (const stack of stacks) {
+      const mode = stack === 'harrier' ? 'harrier' : proto === 'h1' ? 'https' : 'http2';
+      const sArgs: ServerArgs = { mode, certFile: fx.certFile, keyFile: fx.keyFile, root: fx.root, timeoutSec: o.warmup + o.duration + 120 };
+      const child = new Child(1, process.execPath, [path.join(__dirname, 'server.js'), JSON.stringify(sArgs)]);
+      servers.push({ stack, child, pid: NaN, port: NaN });
+      const ready = JSON.parse(await child.line('READY ', 20_000)) as { port: number; pid: number };
+      Object.assign(servers[servers.length - 1], { pid: ready.pid, port: ready.port });
+    }
+    for (const s of servers) clients.push(openLoad(proto, `https://127.0.0.1:${s.port}/hello.txt`, o));
+    await sleep(o.warmup * 1000);
+    const c0 = clients.map((c) => procCpuSec(c.pid));
+    const t0 = process.hrtime.bigint();
+    const a = await snapshot(servers, 1);
+    await sleep(o.duration * 1000);
+    const b = await snapshot(servers, 2);
+    const sec = Number(process.hrtime.bigint() - t0) / 1e9;
+    run.clientUtil = Math.max(...clients.map((c, i) => (procCpuSec(c.pid) - c0[i]) / sec));
+    const gone = clients.findIndex((c) => !c.running);
+    if (gone >= 0) throw new Error(`the ${servers[gone].stack} client ended inside the window: ${clients[gone].stderr.trim().slice(-300)}`);
+    servers.forEach((s, i) => {
+      const requests = b[i].served - a[i].served;
+      const cpuSec = b[i].cpuSec - a[i].cpuSec;
+      run[s.stack] = { requests, rps: requests / sec, cpuSec, cpuUsPerReq: (cpuSec * 1e6) / requests };
+    });
+    run.ok = run.harrier.requests > 0 && run.node.requests > 0;
+    if (!run.ok) run.error = 'no requests served in the window';
+  } catch (err) {
+    run.error = (err as Error).message.slice(0, 700);
+  } finally {
+    for (const c of clients) c.kill();
+    await Promise.all(clients.map((c) => c.exited));
+    await Promise.all(servers.map((s) => s.child.stop(5000)));
+  }
+  return run;
+}
+
 /** Harrier / peer within each round where both runs succeeded. */
 function pairedRatios(runs: Run[], p: Proto): Array<{ round: number; rps: number; us: number }> {
   const out: Array<{ round: number; rps: number; us: number }> = [];
@@ -199,7 +288,7 @@ function pairedRatios(runs: Run[], p: Proto): Array<{ round: number; rps: number
   return out;
 }
 
-function report(o: Options, runs: Run[], machine: string): string {
+function report(o: Options, runs: Run[], paired: PairedRun[], machine: string): string {
   const L: string[] = [];
   L.push('# tcp-rps: HTTP/1.1 and HTTP/2 (TLS) requests per second, Harrier beside Node\'s bare servers', '');
   L.push(`Machine: ${machine}`, '');
@@ -236,7 +325,7 @@ function report(o: Options, runs: Run[], machine: string): string {
       m[s] = x;
       L.push(`| ${p === 'h1' ? 'HTTP/1.1' : 'HTTP/2'} | ${label(p, s)} | ${rs.length}/${runs.filter((r) => r.proto === p && r.stack === s).length} | ${fmt(x.rps)} | ${fmt(x.us, 1)} | ${fmt(x.su, 2)} | ${fmt(x.cu, 2)} | ${fmt(x.p50, 2)} | ${fmt(x.p99, 2)} | ${rs.reduce((a, r) => a + r.errors, 0)} |`);
     }
-    if (m.harrier && m.node) {
+    if (m.harrier && m.node && pairedRatios(runs, p).length > 0) {
       // The ratio within each round (the two runs minutes apart at most), then the median of
       // those: on a machine whose speed drifts, steadier than the ratio of the two medians.
       const pairs = pairedRatios(runs, p);
@@ -259,7 +348,40 @@ function report(o: Options, runs: Run[], machine: string): string {
     L.push(`| ${i + 1} | ${r.round} | ${label(r.proto, r.stack)} | ${fmt(r.sec, 1)} | ${fmt(r.rps)} | ${r.requests} | ${fmt(r.serverCpuSec, 2)} | ${fmt(r.cpuUsPerReq, 1)} | ${fmt(r.serverUtil, 2)} | ${fmt(r.clientUtil, 2)} | ${fmt(r.p50ms, 2)} | ${fmt(r.p99ms, 2)} | ${r.errors} |`);
   });
   L.push('');
+  if (paired.length > 0) L.push(...reportPaired(o, paired));
   return L.join('\n');
+}
+
+function reportPaired(o: Options, paired: PairedRun[]): string[] {
+  const L: string[] = ['## Paired: both servers at once', ''];
+  L.push(`Per round: Harrier and the bare server started together, both pinned to core 1, each with its own client`,
+    `on core 0 (the commands above, running past the window), ${o.warmup} s of load, then a ${o.duration} s window in which each server's`,
+    'answered requests (its own count: Harrier\'s metrics, a counter in the bare handler, read by SIGUSR2) and CPU',
+    '(/proc) are taken at the same two moments. Which server starts first alternates. Both see the same machine at',
+    'the same time, so the drift that spreads the sequential rounds cancels; the two share core 1, so each serves',
+    'about half its sequential rate. Ratio Harrier / bare per round; its median is the figure.', '');
+  for (const p of o.protocols) {
+    const rs = paired.filter((r) => r.proto === p);
+    const ok = rs.filter((r) => r.ok);
+    if (rs.length === 0) continue;
+    const rr = median(ok.map((r) => r.harrier.rps / r.node.rps));
+    const cr = median(ok.map((r) => r.harrier.cpuUsPerReq / r.node.cpuUsPerReq));
+    L.push(`- ${p === 'h1' ? 'HTTP/1.1' : 'HTTP/2'}: Harrier / ${label(p, 'node')}, median of ${ok.length} paired rounds: requests/s ${fmt(rr, 2)}x, ` +
+      `CPU per request ${fmt(cr, 2)}x (within 15%: ${rr >= 0.85 && cr <= 1 / 0.85 ? 'yes' : 'no'}).`);
+  }
+  L.push('', '| protocol | round | Harrier requests/s | bare requests/s | Harrier µs/request | bare µs/request | rps ratio | CPU ratio | client util (max) |',
+    '|---|---|---|---|---|---|---|---|---|');
+  for (const r of paired) {
+    const proto = r.proto === 'h1' ? 'HTTP/1.1' : 'HTTP/2';
+    if (!r.ok) {
+      L.push(`| ${proto} | ${r.round} | FAILED: ${(r.error ?? '').replace(/\|/g, '/').replace(/\n/g, ' ')} | | | | | | |`);
+      continue;
+    }
+    L.push(`| ${proto} | ${r.round} | ${fmt(r.harrier.rps)} | ${fmt(r.node.rps)} | ${fmt(r.harrier.cpuUsPerReq, 1)} | ${fmt(r.node.cpuUsPerReq, 1)} | ` +
+      `${fmt(r.harrier.rps / r.node.rps, 2)} | ${fmt(r.harrier.cpuUsPerReq / r.node.cpuUsPerReq, 2)} | ${fmt(r.clientUtil, 2)} |`);
+  }
+  L.push('');
+  return L;
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
@@ -277,6 +399,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   if (o.cpuProf) fs.mkdirSync(o.cpuProf, { recursive: true });
   const fx = makeFixture('tcp-rps');
   const runs: Run[] = [];
+  const paired: PairedRun[] = [];
   try {
     for (let round = 1; round <= o.rounds; round++) {
       for (const p of o.protocols) {
@@ -292,13 +415,22 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
         }
       }
     }
+    for (let round = 1; round <= o.pairedRounds; round++) {
+      for (const p of o.protocols) {
+        const r = await runPaired(p, round, fx, o);
+        paired.push(r);
+        process.stderr.write(r.ok
+          ? `  paired round ${round} ${p}: Harrier ${r.harrier.rps.toFixed(0)} req/s ${r.harrier.cpuUsPerReq.toFixed(1)} µs, bare ${r.node.rps.toFixed(0)} req/s ${r.node.cpuUsPerReq.toFixed(1)} µs (client util ${r.clientUtil.toFixed(2)})\n`
+          : `  paired round ${round} ${p}: FAILED ${r.error}\n`);
+      }
+    }
   } finally {
     fs.rmSync(fx.dir, { recursive: true, force: true });
   }
-  const md = report(o, runs, machine);
+  const md = report(o, runs, paired, machine);
   fs.mkdirSync(path.dirname(o.out), { recursive: true });
   fs.writeFileSync(o.out, md);
   process.stdout.write(md + '\n');
   process.stderr.write(`tcp-rps: results written to ${path.relative(process.cwd(), o.out) || o.out}\n`);
-  if (runs.some((r) => !r.ok)) process.exitCode = 1;
+  if (runs.some((r) => !r.ok) || paired.some((r) => !r.ok)) process.exitCode = 1;
 }

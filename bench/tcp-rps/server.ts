@@ -7,7 +7,10 @@
  * - `https`:   node:https.createServer (HTTP/1.1), the bare baseline for HTTP/1.1.
  * - `http2`:   node:http2.createSecureServer (HTTP/2 only), the bare baseline for HTTP/2.
  *
- * Prints `READY {"port":N,"pid":P}`; exits on SIGTERM/SIGINT or after `timeoutSec`.
+ * Prints `READY {"port":N,"pid":P}`; exits on SIGTERM/SIGINT or after `timeoutSec`. On each
+ * SIGUSR2 prints `COUNT <k> <requests answered so far>` (k = 1, 2, ...): the paired runs read
+ * two of these to count what one server served within a window. Harrier's count is its own
+ * metrics; the bare servers count in their handler.
  */
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
@@ -30,6 +33,7 @@ async function main(): Promise<void> {
   const key = fs.readFileSync(args.keyFile);
   const length = String(body.byteLength);
   let port: number;
+  let served = (): number => 0;
   if (args.mode === 'harrier') {
     const server = createServer({ endpoints: [{ host: '127.0.0.1', port: 0, protocols: ['h2', 'http/1.1'] }], tls: { cert, key } });
     server.get('/hello.txt', async (ctx) => {
@@ -40,16 +44,26 @@ async function main(): Promise<void> {
     server.on('error', (err: unknown) => process.stderr.write(`tcp-rps server: ${(err as Error)?.stack ?? err}\n`));
     await server.listen();
     port = server.tcpListeners[0].port;
+    served = () => {
+      const total = server.metrics().requests.total;
+      return Object.values(total).reduce((sum, byStatus) => sum + Object.values(byStatus).reduce((a, b) => a + b, 0), 0);
+    };
   } else if (args.mode === 'https') {
+    let n = 0;
+    served = () => n;
     const server = https.createServer({ cert, key }, (req, res) => {
+      n++;
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': length });
       res.end(body);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   } else if (args.mode === 'http2') {
+    let n = 0;
+    served = () => n;
     const server = http2.createSecureServer({ cert, key });
     server.on('stream', (stream) => {
+      n++;
       stream.respond({ ':status': 200, 'content-type': 'text/plain; charset=utf-8', 'content-length': length });
       stream.end(body);
     });
@@ -58,6 +72,8 @@ async function main(): Promise<void> {
   } else {
     throw new Error(`unknown mode ${args.mode}`);
   }
+  let counts = 0;
+  process.on('SIGUSR2', () => process.stdout.write(`COUNT ${++counts} ${served()}\n`));
   process.stdout.write(`READY ${JSON.stringify({ port, pid: process.pid })}\n`);
 }
 

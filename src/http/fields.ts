@@ -35,6 +35,18 @@ export class Fields {
     return f;
   }
 
+  /** Fields from node's HTTP/1.1 rawHeaders (name, value, ...; names in any case). */
+  static fromRawHeaders(raw: readonly string[]): Fields {
+    const f = new Fields();
+    const list: string[] = new Array(raw.length);
+    for (let i = 0; i < raw.length; i += 2) {
+      list[i] = raw[i].toLowerCase();
+      list[i + 1] = raw[i + 1];
+    }
+    f.list = list;
+    return f;
+  }
+
   /** All values joined with ", " (cookies with "; "), or undefined. */
   get(name: string): string | undefined {
     const n = name.toLowerCase();

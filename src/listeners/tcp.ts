@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { App } from '../http/app';
 import { Context, Request, type ResponseSink } from '../http/context';
-import { Fields, toHeaderObject } from '../http/fields';
+import { Fields } from '../http/fields';
 import { offerWebSocket } from '../websocket/route';
 import { h2Request, h2Sink, type Peer } from './h2';
 import { drainOrClose } from '../util/drain';
@@ -320,9 +320,7 @@ export class TcpListener {
 
   /** An HTTP/1.1 request (node:http parses it). */
   private handle(req: http.IncomingMessage, res: http.ServerResponse, detached?: Detached): void {
-    const headers = new Fields();
-    const raw = req.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
+    const headers = Fields.fromRawHeaders(req.rawHeaders);
     const socket = req.socket;
     const request = new Request({
       method: req.method ?? 'GET',
@@ -358,13 +356,22 @@ class H1Sink implements ResponseSink {
 
   sendHead(status: number, headers: Array<[string, string]>, end: boolean): void {
     const { listener, req, res } = this;
-    const obj = toHeaderObject(headers, {} as Record<string, string | string[]>);
-    if (listener.altSvc && !obj['alt-svc']) obj['alt-svc'] = listener.altSvc;
-    // Shutting down, or answering before the request body was read (413, 408...): the
-    // connection cannot carry another request.
-    if (listener.draining || !req.complete) obj['connection'] = 'close';
     if (res.destroyed) return;
-    res.writeHead(status, obj);
+    // writeHead's flat (name, value, ...) form, as rawHeaders: node writes it line by line (a
+    // repeated name as repeated lines), with no header object to build and walk.
+    // Shutting down, or answering before the request body was read (413, 408...): the
+    // connection cannot carry another request, whatever the application said.
+    const close = listener.draining || !req.complete;
+    const flat: string[] = [];
+    let altSvc = listener.altSvc !== undefined;
+    for (const [name, value] of headers) {
+      if (close && name === 'connection') continue;
+      if (name === 'alt-svc') altSvc = false;
+      flat.push(name, value);
+    }
+    if (altSvc) flat.push('alt-svc', listener.altSvc!);
+    if (close) flat.push('connection', 'close');
+    res.writeHead(status, flat);
     if (end) res.end(this.finished);
   }
 

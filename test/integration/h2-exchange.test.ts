@@ -141,6 +141,42 @@ describe('HTTP/2 exchanges (core stream API)', function () {
     assert.deepEqual(r1.rawTrailers, ['x-a', '1', 'x-a', '2', 'x-b', '3']);
   });
 
+  it('HTTP/1.1 head: a repeated name goes out as repeated lines, the application\'s Connection: close is kept, request headers arrive lowercased', async () => {
+    server.get('/h1-head', (ctx) => {
+      ctx.set('set-cookie', ['a=1', 'b=2']);
+      ctx.set('x-seen', ctx.get('x-mixed-case') ?? 'none');
+      if (ctx.query.get('close')) ctx.set('connection', 'close');
+      ctx.body = 'ok';
+    });
+    const rawGet = async (path: string): Promise<{ head: string; closed: boolean }> => {
+      const socket = tls.connect({ host: '127.0.0.1', port: server.tcpListeners[0].port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+      await new Promise((r) => socket.once('secureConnect', r));
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nX-Mixed-Case: yes\r\n\r\n`);
+      let data = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => (data += d));
+      // The server closes when told to; otherwise the connection stays (keep-alive) and we end it.
+      const closed = await new Promise<boolean>((resolve) => {
+        const t = setTimeout(() => resolve(false), 500);
+        socket.once('end', () => {
+          clearTimeout(t);
+          resolve(true);
+        });
+      });
+      socket.destroy();
+      return { head: data.slice(0, data.indexOf('\r\n\r\n')), closed };
+    };
+    const kept = await rawGet('/h1-head');
+    const lines = kept.head.split('\r\n').map((l) => l.toLowerCase());
+    assert.deepEqual(lines.filter((l) => l.startsWith('set-cookie:')), ['set-cookie: a=1', 'set-cookie: b=2']);
+    assert.ok(lines.includes('x-seen: yes'), kept.head);
+    assert.ok(lines.includes('connection: keep-alive'), kept.head);
+    assert.equal(kept.closed, false);
+    const closing = await rawGet('/h1-head?close=1');
+    assert.ok(closing.head.toLowerCase().split('\r\n').includes('connection: close'), closing.head);
+    assert.equal(closing.closed, true);
+  });
+
   it('HTTP/1.1: trailers asked for after the client aborted the body resolve (empty)', async () => {
     let settled: string | undefined;
     const done = new Promise<void>((resolve) => {
