@@ -357,11 +357,11 @@ class H1Sink implements ResponseSink {
   sendHead(status: number, headers: Array<[string, string]>, end: boolean): void {
     const { listener, req, res } = this;
     if (res.destroyed) return;
-    // writeHead's flat (name, value, ...) form, as rawHeaders: node writes it line by line (a
-    // repeated name as repeated lines), with no header object to build and walk.
     // Shutting down, or answering before the request body was read (413, 408...): the
     // connection cannot carry another request, whatever the application said.
     const close = listener.draining || !req.complete;
+    // writeHead's flat (name, value, ...) form, as rawHeaders: node writes it line by line (a
+    // repeated name as repeated lines), with no header object to build and walk.
     const flat: string[] = [];
     let altSvc = listener.altSvc !== undefined;
     for (const [name, value] of headers) {
