@@ -4,7 +4,6 @@ import { Duplex, PassThrough } from 'node:stream';
 import type { Middleware, Next } from './compose';
 import type { Context, Protocol } from './context';
 import { Fields } from './fields';
-import { httpDate } from './date';
 
 /**
  * A Node request handler: `(req, res)`, as `http.createServer()` takes, or an Express app.
@@ -154,12 +153,12 @@ export function nodeHandler(handler: NodeRequestHandler): Middleware<Context> {
       if (typeof reason === 'string') res.statusMessage = reason;
       if (status < 200) {
         // RFC 9110 §15.2: informational responses go ahead of the final one (101 is not ours to send).
-        if (status !== 101) ctx.response.sendInterim(status, outgoing(res, ctx, false));
+        if (status !== 101) ctx.response.sendInterim(status, outgoing(res));
         return res;
       }
       headSent = true;
       own._header = `HTTP/${req.httpVersion} ${status}\r\n`; // makes res.headersSent true and freezes setHeader, as in Node
-      const fields = outgoing(res, ctx, res.sendDate);
+      const fields = outgoing(res);
       for (const [name] of fields) ctx.response.headers.delete(name);
       for (const [name, value] of fields) ctx.response.headers.append(name, value);
       ctx.status = status;
@@ -286,8 +285,11 @@ export function nodeHandler(handler: NodeRequestHandler): Middleware<Context> {
   });
 }
 
-/** The response fields as they stand: Node's, minus the connection-specific, plus Date. */
-function outgoing(res: http.ServerResponse, ctx: Context, withDate: boolean): Array<[string, string]> {
+/**
+ * The response fields as they stand: Node's, minus the connection-specific. Date is the
+ * listeners' (node's ServerResponse on HTTP/1.1, the HTTP/2 and HTTP/3 sinks).
+ */
+function outgoing(res: http.ServerResponse): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (const name of res.getHeaderNames()) {
     if (CONNECTION_SPECIFIC.has(name)) continue;
@@ -295,8 +297,6 @@ function outgoing(res: http.ServerResponse, ctx: Context, withDate: boolean): Ar
     if (v === undefined) continue;
     for (const one of Array.isArray(v) ? v : [v]) out.push([name, String(one)]);
   }
-  // RFC 9110 §6.6.1: an origin server with a clock MUST send Date (Node does, so the adapter does too).
-  if (withDate && !res.hasHeader('date') && !ctx.response.headers.has('date')) out.push(['date', httpDate()]);
   return out;
 }
 

@@ -124,14 +124,9 @@ function h2Trailers(stream: http2.ServerHttp2Stream): () => Promise<Fields> {
 /**
  * Answers one HTTP/2 request on its stream. `altSvc` is added to every response that has
  * none (the HTTP/3 advertisement); `tunnel`: the request is a CONNECT, its stream carries a
- * tunnel.
+ * tunnel. A class rather than a literal of closures: this is made once per request.
  */
-export function h2Sink(stream: http2.ServerHttp2Stream, altSvc: string | undefined, tunnel: boolean): ResponseSink {
-  return new H2Sink(stream, altSvc, tunnel);
-}
-
-/** A class rather than a literal of closures: this is made once per request. */
-class H2Sink implements ResponseSink {
+export class H2Sink implements ResponseSink {
   readonly supportsTrailers = true;
   /** The head said trailers may follow: the stream waits for 'wantTrailers'. */
   private trailing = false;

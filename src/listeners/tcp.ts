@@ -6,7 +6,7 @@ import { App } from '../http/app';
 import { Context, Request, type ResponseSink } from '../http/context';
 import { Fields } from '../http/fields';
 import { offerWebSocket } from '../websocket/route';
-import { h2Request, h2Sink, type Peer } from './h2';
+import { H2Sink, h2Request, type Peer } from './h2';
 import { drainOrClose } from '../util/drain';
 
 
@@ -282,7 +282,7 @@ export class TcpListener {
     this.handle(req, res, detached);
   }
 
-  /** An HTTP/2 request (node's core API: the stream is the body, h2Sink answers on it). */
+  /** An HTTP/2 request (node's core API: the stream is the body, an H2Sink answers on it). */
   private handleStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, raw: string[]): void {
     // Errors on a stream (a reset, a broken connection) end that request only.
     stream.on('error', ignore);
@@ -294,7 +294,7 @@ export class TcpListener {
       stream.on('close', st.streamClosed);
     }
     const request = h2Request(stream, headers, raw, st ?? NO_PEER, 'https');
-    const base = h2Sink(stream, this.altSvc, request.method === 'CONNECT');
+    const base: ResponseSink = new H2Sink(stream, this.altSvc, request.method === 'CONNECT');
     let sink = base;
     if (headers.expect === '100-continue') base.sendInterim(100, []);
     if (request.connectProtocol === 'websocket') {
