@@ -86,6 +86,9 @@ interface ClientSummary {
 
 const AUTOCANNON = path.join(REPO, 'bench', 'node_modules', 'autocannon', 'autocannon.js');
 
+/** The clients' environment: the servers' certificate is self-signed. */
+const CLIENT_ENV = { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NO_COLOR: '1' };
+
 function label(proto: Proto, stack: Stack): string {
   if (stack === 'harrier') return `Harrier ${proto === 'h1' ? 'HTTP/1.1' : 'HTTP/2'}`;
   return proto === 'h1' ? 'node:https (HTTP/1.1)' : 'node:http2 (HTTP/2)';
@@ -161,8 +164,7 @@ Promise<{ s: ClientSummary; clientUtil: number; wallSec: number; serverCpuSec: n
   const [cmd, argv] = clientArgv(proto, url, sec, o, h2Requests);
   const t0 = process.hrtime.bigint();
   const cpu0 = pid ? procCpuSec(pid) : 0;
-  const env = { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NO_COLOR: '1' };
-  const client = new Child(0, cmd, argv, { env });
+  const client = new Child(0, cmd, argv, { env: CLIENT_ENV });
   const sampler = sampleUtil(client);
   const code = await client.finish((sec + 30) * 1000);
   const serverCpuSec = pid ? procCpuSec(pid) - cpu0 : NaN;
@@ -172,15 +174,20 @@ Promise<{ s: ClientSummary; clientUtil: number; wallSec: number; serverCpuSec: n
   return { s: parseClient(proto, client.stdout), clientUtil, wallSec, serverCpuSec };
 }
 
+/** One server process (server.ts) pinned to core 1: Harrier, or the bare server for `proto`. */
+function startServer(stack: Stack, proto: Proto, fx: Fixture, o: Options, nodeArgs: string[] = []): Child {
+  const mode = stack === 'harrier' ? 'harrier' : proto === 'h1' ? 'https' : 'http2';
+  const sArgs: ServerArgs = { mode, certFile: fx.certFile, keyFile: fx.keyFile, root: fx.root, timeoutSec: o.warmup + o.duration + 120 };
+  return new Child(1, process.execPath, [...nodeArgs, path.join(__dirname, 'server.js'), JSON.stringify(sArgs)]);
+}
+
 async function runOnce(proto: Proto, stack: Stack, round: number, fx: Fixture, o: Options): Promise<Run> {
   const run: Run = {
     proto, stack, round, ok: false, rps: NaN, sec: NaN, requests: NaN, errors: NaN, serverCpuSec: NaN, cpuUsPerReq: NaN,
     serverUtil: NaN, clientUtil: NaN, p50ms: NaN, p99ms: NaN,
   };
-  const mode = stack === 'harrier' ? 'harrier' : proto === 'h1' ? 'https' : 'http2';
-  const sArgs: ServerArgs = { mode, certFile: fx.certFile, keyFile: fx.keyFile, root: fx.root, timeoutSec: o.warmup + o.duration + 120 };
   const nodeArgs = o.cpuProf && stack === 'harrier' ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : [];
-  const server = new Child(1, process.execPath, [...nodeArgs, path.join(__dirname, 'server.js'), JSON.stringify(sArgs)]);
+  const server = startServer(stack, proto, fx, o, nodeArgs);
   try {
     const ready = JSON.parse(await server.line('READY ', 20_000)) as { port: number; pid: number };
     const url = `https://127.0.0.1:${ready.port}/hello.txt`;
@@ -219,10 +226,9 @@ async function runOnce(proto: Proto, stack: Stack, round: number, fx: Fixture, o
  * h2load for more requests than it can finish in it (it has no duration that works here).
  */
 function openLoad(proto: Proto, url: string, o: Options): Child {
-  const env = { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NO_COLOR: '1' };
   const sec = o.warmup + o.duration + 30;
   const [cmd, argv] = clientArgv(proto, url, sec, o, h2Count(40_000, sec, o));
-  return new Child(0, cmd, argv, { env });
+  return new Child(0, cmd, argv, { env: CLIENT_ENV });
 }
 
 /** Asks both servers for their count (SIGUSR2) and reads their CPU, at one moment. */
@@ -242,9 +248,7 @@ async function runPaired(proto: Proto, round: number, fx: Fixture, o: Options): 
   const clients: Child[] = [];
   try {
     for (const stack of stacks) {
-      const mode = stack === 'harrier' ? 'harrier' : proto === 'h1' ? 'https' : 'http2';
-      const sArgs: ServerArgs = { mode, certFile: fx.certFile, keyFile: fx.keyFile, root: fx.root, timeoutSec: o.warmup + o.duration + 120 };
-      const child = new Child(1, process.execPath, [path.join(__dirname, 'server.js'), JSON.stringify(sArgs)]);
+      const child = startServer(stack, proto, fx, o);
       servers.push({ stack, child, pid: NaN, port: NaN });
       const ready = JSON.parse(await child.line('READY ', 20_000)) as { port: number; pid: number };
       Object.assign(servers[servers.length - 1], { pid: ready.pid, port: ready.port });
