@@ -45,14 +45,10 @@ function hostileMix(rng: Rng): Hostile[] {
 }
 
 /**
- * Whether RFC 9000 allows a Version Negotiation in reply to `d` (§5.2.2, §6.1, §14.1): a long
- * header, at least 1200 bytes, a version that is neither 1 nor 0 (never answer a VN with a VN),
- * connection IDs a v1 server can read. Random bytes sometimes qualify: they may be answered.
- */
-/**
- * RFC 8999 §5.1 / RFC 9000 §6.1: a long header of another version (not 0, which is a VN
+ * Whether `d` may be answered with Version Negotiation. RFC 8999 §5.1 / RFC 9000 §6.1: a long header of another version (not 0, which is a VN
  * itself), in a datagram of at least 1200 bytes, with both connection IDs (up to 255 bytes
- * each) inside the datagram, may be answered with Version Negotiation.
+ * each) inside the datagram, may be answered with Version Negotiation. Random bytes sometimes
+ * qualify.
  */
 function mayGetVersionNegotiation(d: Buffer): boolean {
   if (d.length < 1200 || (d[0] & 0x80) === 0) return false;
@@ -104,19 +100,19 @@ describe('robustness: hostile UDP datagrams during a transfer', function () {
       const garbageInitials = mix.filter((h) => h.kind === 'garbage-initial').length;
       assert.equal(after.acceptFailed - before.acceptFailed, garbageInitials, `each garbage Initial failed to open a connection ${why}`);
 
-      // Every reply is a Version Negotiation echoing a packet that may have one.
-      const expected = new Map<string, number>(); // CID pair of the reply -> unknown-version packets sent
-      const allowed = new Set<string>();
+      // Every reply is a Version Negotiation echoing a packet that may have one. Each CID pair of
+      // an unknown-version packet is answered once per packet that may be answered with that
+      // pair (a random datagram may qualify with the same pair, e.g. both CIDs empty).
+      const unknownVersionKeys = new Set<string>();
+      const allowed = new Map<string, number>(); // CID pair of the reply -> packets that may get one
       for (const h of mix) {
-        if (h.kind === 'unknown-version') {
-          const key = vnKey(h.scid!, h.dcid!);
-          expected.set(key, (expected.get(key) ?? 0) + 1);
-        }
+        if (h.kind === 'unknown-version') unknownVersionKeys.add(vnKey(h.scid!, h.dcid!));
         if (mayGetVersionNegotiation(h.data)) {
           const d = h.data;
           const dcid = d.subarray(6, 6 + d[5]);
           const scid = d.subarray(7 + d[5], 7 + d[5] + d[6 + d[5]]);
-          allowed.add(vnKey(scid, dcid));
+          const key = vnKey(scid, dcid);
+          allowed.set(key, (allowed.get(key) ?? 0) + 1);
         }
       }
       const answered = new Map<string, number>();
@@ -130,11 +126,14 @@ describe('robustness: hostile UDP datagrams during a transfer', function () {
         assert.ok(allowed.has(key), `VN for a packet that should get none (DCID/SCID ${key}) ${why}`);
         answered.set(key, (answered.get(key) ?? 0) + 1);
       }
-      for (const [key, n] of expected) {
-        assert.equal(answered.get(key), n, `one VN per unknown-version packet with DCID/SCID ${key} ${why}`);
+      for (const [key, n] of answered) {
+        assert.ok(n <= allowed.get(key)!, `no more VNs than packets that may get one, DCID/SCID ${key} ${why}`);
+      }
+      for (const key of unknownVersionKeys) {
+        assert.equal(answered.get(key), allowed.get(key), `one VN per unknown-version packet with DCID/SCID ${key} ${why}`);
       }
       const empty = vnKey(Buffer.alloc(0), Buffer.alloc(0));
-      assert.ok((expected.get(empty) ?? 0) >= 100, 'zero-length CIDs were sent, and each was echoed (above)');
+      assert.ok((allowed.get(empty) ?? 0) >= 100 && unknownVersionKeys.has(empty), 'zero-length CIDs were sent, and each was echoed (above)');
       const vnSent = after.versionNegotiationsSent - before.versionNegotiationsSent;
       assert.equal(vnSent, raw.replies.length, 'the VN counter matches the replies');
 
