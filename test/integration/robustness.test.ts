@@ -45,9 +45,9 @@ function hostileMix(rng: Rng): Hostile[] {
 }
 
 /**
- * Whether `d` may be answered with Version Negotiation. RFC 8999 §5.1 / RFC 9000 §6.1: a long header of another version (not 0, which is a VN
- * itself), in a datagram of at least 1200 bytes, with both connection IDs (up to 255 bytes
- * each) inside the datagram, may be answered with Version Negotiation. Random bytes sometimes
+ * Whether `d` may be answered with Version Negotiation (RFC 8999 §5.1, RFC 9000 §6.1): a long
+ * header of another version (not 0, which is a VN itself), in a datagram of at least 1200 bytes,
+ * with both connection IDs (up to 255 bytes each) inside the datagram. Random bytes sometimes
  * qualify.
  */
 function mayGetVersionNegotiation(d: Buffer): boolean {
