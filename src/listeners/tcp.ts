@@ -9,7 +9,6 @@ import { offerWebSocket } from '../websocket/route';
 import { H2Sink, h2Request, type Peer } from './h2';
 import { drainOrClose } from '../util/drain';
 
-
 export interface TcpListenerOptions {
   host?: string;
   port?: number;
@@ -338,7 +337,6 @@ export class TcpListener {
     if (detached && isWebSocketUpgrade(req)) offerWebSocket(request, { hub: this.app.webSockets, upgrade: { req, ...detached } });
     this.run(new Context(request, new H1Sink(this, req, res)));
   }
-
 }
 
 /** Answers one HTTP/1.1 request through node's ServerResponse (a class: one per request). */
